@@ -1,0 +1,259 @@
+"""Deciding and sending: notification types, segment policies, campaigns, notifications,
+deliveries and the feedback phones send back."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from devices.models import Customer
+from recommender.models import Segment
+
+
+class NotificationType(models.Model):
+    """A kind of message (a cart reminder, a win-back offer…) with its wording."""
+
+    slug = models.SlugField(max_length=60, unique=True, help_text="Stable id sent to the app as `type`.")
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, help_text="What this message is for, for other marketers.")
+    title_template = models.CharField(
+        max_length=200,
+        help_text="Title shown on the phone. May use {first_item}, {item_count}, {segment}.",
+    )
+    body_template = models.CharField(max_length=500, help_text="Body text; same placeholders as the title.")
+    deep_link_template = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Where a tap takes the person in the app, e.g. myapp://item/{first_item_id}.",
+    )
+    carries_items = models.BooleanField(
+        default=True, help_text="Shows the person's recommended products (otherwise a plain message)."
+    )
+    max_items = models.PositiveSmallIntegerField(default=3, validators=[MaxValueValidator(10)])
+    content_value = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0)],
+        help_text="How much an open of this type is worth relative to others (1 = normal).",
+    )
+    ttl_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="After this many hours an undelivered push is dropped by the provider."
+    )
+    is_active = models.BooleanField(default=True, help_text="Inactive types are never planned.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentPolicy(models.Model):
+    """How a segment may be contacted: which types and how often."""
+
+    segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="policy")
+    weekly_cap = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(50)],
+        help_text="Most notifications a customer in this segment gets in any 7 days (0 = none).",
+    )
+    allowed_types = models.ManyToManyField(NotificationType, blank=True, related_name="policies")
+    strategy = models.CharField(max_length=200, blank=True, help_text="The intent, in a phrase.")
+    is_active = models.BooleanField(default=True, help_text="Paused policies send nothing to the segment.")
+
+    class Meta:
+        verbose_name_plural = "segment policies"
+        ordering = ["segment__priority"]
+
+    def __str__(self) -> str:
+        return f"Policy for {self.segment}"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved (running in its window)"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        FINISHED = "finished", "Finished"
+
+    class Timing(models.TextChoices):
+        BEST_TIME = "best_time", "At each person's best time"
+        FIXED_LOCAL_TIME = "fixed_local_time", "At a fixed local time"
+
+    name = models.CharField(max_length=150)
+    notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="campaigns")
+    segments = models.ManyToManyField(
+        Segment, blank=True, related_name="campaigns", help_text="Who receives it. None selected = everyone."
+    )
+    title_template = models.CharField(max_length=200, blank=True, help_text="Leave empty to use the type's title.")
+    body_template = models.CharField(max_length=500, blank=True, help_text="Leave empty to use the type's body.")
+    personalised_items = models.BooleanField(default=True, help_text="Fill in each person's recommended items.")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    timing = models.CharField(max_length=20, choices=Timing.choices, default=Timing.BEST_TIME)
+    fixed_local_time = models.TimeField(null=True, blank=True, help_text="Used with 'at a fixed local time'.")
+    max_per_customer = models.PositiveSmallIntegerField(
+        default=1, help_text="Most notifications of this campaign one person gets (segment caps still apply)."
+    )
+    control_share = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=0.1,
+        validators=[MinValueValidator(0), MaxValueValidator(0.5)],
+        help_text="Share of the audience held back to measure uplift (0.1 = 10 %).",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["status", "starts_at"], name="campaign_status_start")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError("The campaign must end after it starts.")
+        if self.timing == self.Timing.FIXED_LOCAL_TIME and self.fixed_local_time is None:
+            raise ValidationError("Choose the local time to send at.")
+
+
+class Notification(models.Model):
+    """One decision to notify one customer, and what became of it.
+
+    ``planned → queued → sending → sent | failed``; ``cancelled`` by a person, ``suppressed`` by
+    a rule at send time (cap, quiet hours, opt-out) or because the customer is in the control group.
+    """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        QUEUED = "queued", "Queued for sending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        SUPPRESSED = "suppressed", "Suppressed (not sent)"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notifications")
+    campaign = models.ForeignKey(
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        help_text="Empty for notifications the planner chose on its own.",
+    )
+    notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="notifications")
+    # customer : campaign id or "auto" : slot start. The unique constraint is what makes planning
+    # idempotent: a rerun for the same slot collides instead of creating a second notification.
+    idempotency_key = models.CharField(max_length=191, unique=True, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    scheduled_for = models.DateTimeField(help_text="When it should go out (UTC).")
+    title = models.CharField(max_length=200)
+    body = models.CharField(max_length=500)
+    link = models.CharField(max_length=300, blank=True)
+    item_ids = models.JSONField(default=list, blank=True, help_text="External ids of the items shown.")
+    predicted_open = models.FloatField(null=True, blank=True, help_text="Predicted probability of an open.")
+    expected_value = models.FloatField(null=True, blank=True)
+    is_exploration = models.BooleanField(default=False, help_text="Sent at a non-best hour to keep learning.")
+    propensity = models.FloatField(null=True, blank=True, help_text="Probability the policy chose this slot.")
+    explanation = models.JSONField(default=dict, blank=True, help_text="Why this was decided.")
+    status_reason = models.CharField(max_length=200, blank=True, help_text="Why it was suppressed or failed.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The dispatcher's query: due rows by status and time.
+            models.Index(fields=["status", "scheduled_for"], name="notification_due"),
+            # Caps (sent in the last 7 days) and the inbox.
+            models.Index(fields=["customer", "scheduled_for"], name="notification_customer_time"),
+            models.Index(fields=["campaign", "status"], name="notification_campaign_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_type} to {self.customer} at {self.scheduled_for:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class Platform(models.TextChoices):
+    FCM = "fcm", "Android / FCM"
+    APNS = "apns", "iOS / APNs"
+    WEBPUSH = "webpush", "Web Push"
+
+
+class Delivery(models.Model):
+    """A notification handed to one device. Written before the provider call, so a retry after
+    a crash knows what was already attempted and resends only what failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Accepted by provider"
+        FAILED = "failed", "Failed (will retry)"
+        GAVE_UP = "gave_up", "Failed for good"
+        DEAD_TOKEN = "dead_token", "Device no longer registered"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    # The three device tables belong to django-push-notifications; the platform says which one.
+    platform = models.CharField(max_length=8, choices=Platform.choices)
+    device_id = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "platform", "device_id"], name="one_delivery_per_device"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_retry")]
+
+    def __str__(self) -> str:
+        return f"Notification {self.notification_id} → {self.platform} device {self.device_id} ({self.status})"
+
+
+class Feedback(models.Model):
+    """What the phone reported about a notification. One row per action: a repeat is ignored."""
+
+    class Action(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        OPENED = "opened", "Opened"
+        DISMISSED = "dismissed", "Dismissed"
+
+    class Network(models.TextChoices):
+        WIFI = "wifi", "Wi-Fi"
+        CELLULAR = "cellular", "Cellular"
+        NONE = "none", "No network"
+        UNKNOWN = "unknown", "Unknown"
+
+    class AppState(models.TextChoices):
+        FOREGROUND = "foreground", "Foreground"
+        BACKGROUND = "background", "Background"
+        KILLED = "killed", "Not running"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="feedback")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    battery = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(100)])
+    charging = models.BooleanField(null=True, blank=True)
+    network = models.CharField(max_length=8, choices=Network.choices, blank=True)
+    app_state = models.CharField(max_length=10, choices=AppState.choices, blank=True)
+    os = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [models.UniqueConstraint(fields=["notification", "action"], name="one_feedback_per_action")]
+        indexes = [models.Index(fields=["action", "occurred_at"], name="feedback_action_time")]
+
+    def __str__(self) -> str:
+        return f"{self.action} for notification {self.notification_id}"
