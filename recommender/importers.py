@@ -1,0 +1,468 @@
+"""Import behaviour and catalog files in the RetailRocket layout (see DESIGN.md, "Data import format").
+
+Every importer reads its file in chunks, validates each row, writes the good rows in bulk and
+reports each bad row with its line number and reason — a bad row never stops the rest.
+Re-importing a file adds nothing: an imported event's id is a hash of every field of its row, and
+the id is unique in the database.
+"""
+
+import csv
+import datetime as dt
+import gzip
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.db import transaction
+
+from devices.models import EXTERNAL_ID_LENGTH
+from devices.services import customers_ensure
+from optimus_site.bulk import insert_ignoring_duplicates
+from recommender.models import Category, Event, EventSource, EventType, Item
+from recommender.services import categories_ensure, items_ensure
+
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+# Imported history may be up to a day "ahead" (clock skew between systems); more is a bad row.
+FUTURE_SLACK = dt.timedelta(days=1)
+MAX_AMOUNT = Decimal("1e11")
+FILE_EVENT_TYPES = {EventType.VIEW, EventType.ADD_TO_CART, EventType.TRANSACTION, EventType.APP_OPEN}
+
+EVENT_COLUMNS = [
+    "event_id", "customer", "item", "type", "amount", "transaction_id", "occurred_at", "received_at", "source"
+]  # fmt: skip
+
+ProgressCallback = Callable[[int], None]
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read (missing, wrong columns). Nothing was imported from it."""
+
+
+@dataclass
+class BadRow:
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    customers_created: int = 0
+    items_created: int = 0
+    categories_created: int = 0
+
+    def summary(self, what: str) -> str:
+        parts = [f"{self.rows:,} rows", f"{self.added:,} {what} added"]
+        if self.updated:
+            parts.append(f"{self.updated:,} updated")
+        parts.append(f"{self.duplicates:,} duplicates")
+        parts.append(f"{self.rejected:,} rejected")
+        for label, n in (
+            ("customers", self.customers_created),
+            ("items", self.items_created),
+            ("categories", self.categories_created),
+        ):
+            if n:
+                parts.append(f"{n:,} new {label}")
+        return ", ".join(parts)
+
+
+@dataclass
+class ParsedEvent:
+    event_id: str
+    visitor: str
+    type: str
+    item: str | None
+    amount: Decimal | None
+    transaction_id: str
+    occurred_at: dt.datetime
+
+
+class RowError(ValueError):
+    pass
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+class _ProgressFile(io.RawIOBase):
+    """Wraps a binary file and reports how many bytes of it have been read (for the bar)."""
+
+    def __init__(self, raw: io.BufferedReader, progress: ProgressCallback | None):
+        self.raw, self.progress = raw, progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        if self.progress and n:
+            self.progress(n)
+        return n
+
+
+def file_size(path: str | Path) -> int:
+    return Path(path).stat().st_size
+
+
+def read_rows(
+    path: str | Path, required: tuple[str, ...], progress: ProgressCallback | None = None
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yields (line number, {column: value}) for each data row of a CSV file, gzipped or not."""
+    path = Path(path)
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 (closed in the finally below)
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot open ({exc.strerror})") from None
+    try:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream: io.BufferedIOBase = io.BufferedReader(_ProgressFile(raw, progress), buffer_size=1 << 20)
+        if gzipped:
+            stream = gzip.GzipFile(fileobj=stream)
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text)
+        try:
+            header = [h.strip().lower() for h in next(reader)]
+        except StopIteration:
+            raise ImportFileError(f"{path}: the file is empty") from None
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise ImportFileError(f"{path}: cannot read ({exc})") from None
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ImportFileError(f"{path}: missing column(s) {', '.join(missing)}; the header is {','.join(header)}")
+        width = len(header)
+        line = reader.line_num
+        try:
+            for row in reader:
+                line_start = line + 1
+                line = reader.line_num
+                if not row or row == [""]:
+                    continue
+                if len(row) != width:
+                    yield line_start, {"__error__": f"expected {width} fields, found {len(row)}"}
+                    continue
+                yield line_start, dict(zip(header, row, strict=True))
+        except (OSError, EOFError, gzip.BadGzipFile, csv.Error) as exc:
+            # A truncated or corrupt file: everything before this point was read and is kept.
+            yield line + 1, {"__error__": f"the file cannot be read past this line ({exc})"}
+    finally:
+        raw.close()
+
+
+def chunked(rows: Iterator, size: int) -> Iterator[list]:
+    chunk: list = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def parse_external_id(value: str, column: str, *, max_length: int = EXTERNAL_ID_LENGTH) -> str:
+    value = value.strip()
+    if not value:
+        raise RowError(f"{column} is empty")
+    if len(value) > max_length:
+        raise RowError(f"{column} is longer than {max_length} characters")
+    return value
+
+
+def parse_amount(value: str) -> Decimal | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise RowError(f"amount {value!r} is not a number") from None
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
+        raise RowError(f"amount {value!r} is out of range")
+    if amount < 0:
+        raise RowError(f"amount {value!r} is negative (import refunds as their own rows, not negative sales)")
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_timestamp_ms(value: str, latest: dt.datetime) -> dt.datetime:
+    value = value.strip()
+    try:
+        ms = int(value)
+    except ValueError:
+        raise RowError(f"timestamp {value!r} is not milliseconds since 1970 (UTC)") from None
+    try:
+        at = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise RowError(f"timestamp {value!r} is out of range") from None
+    if at < EARLIEST:
+        raise RowError(f"timestamp {value!r} is before 2000-01-01 (milliseconds expected, not seconds?)")
+    if at > latest:
+        raise RowError(f"timestamp {value!r} is in the future ({at:%Y-%m-%d %H:%M} UTC)")
+    return at
+
+
+def imported_event_id(ts: str, visitor: str, event: str, item: str, transaction_id: str, amount: str) -> str:
+    """A content hash: two rows get the same id only when every field matches."""
+    key = "\x1f".join((ts, visitor, event, item, transaction_id, amount))
+    return "imp-" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+
+
+def parse_event_row(row: dict[str, str], latest: dt.datetime) -> ParsedEvent:
+    if "__error__" in row:
+        raise RowError(row["__error__"])
+    occurred_at = parse_timestamp_ms(row["timestamp"], latest)
+    visitor = parse_external_id(row["visitorid"], "visitorid")
+    event = row["event"].strip().lower()
+    if event not in FILE_EVENT_TYPES:
+        raise RowError(f"event {row['event']!r} is not one of view, addtocart, transaction")
+    raw_item = row["itemid"].strip()
+    if event == EventType.APP_OPEN:
+        if raw_item:
+            raise RowError("an app_open event has no itemid")
+        item = None
+    else:
+        item = parse_external_id(raw_item, "itemid")
+    transaction_id = row.get("transactionid", "").strip()
+    if len(transaction_id) > 64:
+        raise RowError("transactionid is longer than 64 characters")
+    amount = parse_amount(row.get("amount", ""))
+    canonical_amount = "" if amount is None else str(amount)
+    return ParsedEvent(
+        event_id=imported_event_id(
+            str(int(row["timestamp"].strip())), visitor, event, raw_item, transaction_id, canonical_amount
+        ),
+        visitor=visitor,
+        type=event,
+        item=item,
+        amount=amount,
+        transaction_id=transaction_id,
+        occurred_at=occurred_at,
+    )
+
+
+# --- importers -----------------------------------------------------------------------------
+
+
+@dataclass
+class Importer:
+    """Shared state of one import run: caches of external id → pk, and where bad rows go."""
+
+    on_bad_row: Callable[[BadRow], None] = print
+    progress: ProgressCallback | None = None
+    chunk_size: int = 5000
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(tz=dt.UTC))
+    customers: dict[str, int] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, report: ImportReport, path: str | Path, line: int, reason: str) -> None:
+        report.rejected += 1
+        self.on_bad_row(BadRow(str(path), line, reason))
+
+    def import_events(self, path: str | Path) -> ImportReport:
+        report = ImportReport()
+        latest = self.now + FUTURE_SLACK
+        rows = read_rows(path, ("timestamp", "visitorid", "event", "itemid"), self.progress)
+        for chunk in chunked(rows, self.chunk_size):
+            parsed: list[ParsedEvent] = []
+            for line, row in chunk:
+                report.rows += 1
+                try:
+                    parsed.append(parse_event_row(row, latest))
+                except RowError as exc:
+                    self.reject(report, path, line, str(exc))
+            if parsed:
+                self._write_events(parsed, report)
+        return report
+
+    @transaction.atomic
+    def _write_events(self, parsed: list[ParsedEvent], report: ImportReport) -> None:
+        report.customers_created += customers_ensure(external_ids={p.visitor for p in parsed}, cache=self.customers)
+        report.items_created += items_ensure(
+            external_ids={p.item for p in parsed if p.item is not None}, cache=self.items
+        )
+        # A row whose event_id is already stored (an earlier import of the same file, a repeat
+        # within this file, or a concurrent import) is skipped by the database and counted here.
+        received_at = dt.datetime.now(tz=dt.UTC)
+        added = insert_ignoring_duplicates(
+            Event,
+            EVENT_COLUMNS,
+            [
+                (
+                    p.event_id,
+                    self.customers[p.visitor],
+                    None if p.item is None else self.items[p.item],
+                    p.type,
+                    p.amount,
+                    p.transaction_id,
+                    p.occurred_at,
+                    received_at,
+                    EventSource.IMPORT,
+                )
+                for p in parsed
+            ],
+        )
+        report.added += added
+        report.duplicates += len(parsed) - added
+
+    def import_categories(self, path: str | Path) -> ImportReport:
+        """category_tree.csv: `categoryid,parentid` (parentid empty for a root)."""
+        report = ImportReport()
+        pairs: list[tuple[str, str]] = []
+        for line, row in read_rows(path, ("categoryid", "parentid"), self.progress):
+            report.rows += 1
+            try:
+                if "__error__" in row:
+                    raise RowError(row["__error__"])
+                category = parse_external_id(row["categoryid"], "categoryid", max_length=64)
+                parent = row["parentid"].strip()
+                if parent == category:
+                    raise RowError("a category cannot be its own parent")
+                if len(parent) > 64:
+                    raise RowError("parentid is longer than 64 characters")
+                pairs.append((category, parent))
+            except RowError as exc:
+                self.reject(report, path, line, str(exc))
+        with transaction.atomic():
+            report.categories_created = categories_ensure(
+                external_ids={c for c, _ in pairs} | {p for _, p in pairs if p}, cache=self.categories
+            )
+            changed = []
+            listed = [c for c, _ in pairs]
+            current = dict(Category.objects.filter(external_id__in=listed).values_list("id", "parent_id"))
+            for category, parent in pairs:
+                pk, parent_pk = self.categories[category], self.categories.get(parent) if parent else None
+                if current.get(pk) != parent_pk:
+                    changed.append(Category(id=pk, parent_id=parent_pk))
+            Category.objects.bulk_update(changed, ["parent"], batch_size=1000)
+            report.updated = len(changed)
+            report.added = report.categories_created
+        return report
+
+    def import_items(self, path: str | Path) -> ImportReport:
+        """items.csv: `itemid,title,price` and optionally `category`/`categoryid`, `available`,
+        `url`, `image_url`. Existing items are updated; other columns are ignored."""
+        report = ImportReport()
+        rows: dict[str, dict] = {}
+        for line, row in read_rows(path, ("itemid",), self.progress):
+            report.rows += 1
+            try:
+                if "__error__" in row:
+                    raise RowError(row["__error__"])
+                external_id = parse_external_id(row["itemid"], "itemid")
+                values: dict = {}
+                if "title" in row:
+                    values["title"] = row["title"].strip()[:300]
+                if row.get("price", "").strip():
+                    values["price"] = parse_price(row["price"])
+                if row.get("available", "").strip():
+                    values["available"] = parse_bool(row["available"], "available")
+                category = (row.get("categoryid") or row.get("category") or "").strip()
+                if category:
+                    values["category"] = parse_external_id(category, "category", max_length=64)
+                for column in ("url", "image_url"):
+                    if row.get(column, "").strip():
+                        values[column] = row[column].strip()[:500]
+                if external_id in rows:
+                    report.duplicates += 1
+                rows[external_id] = values
+            except RowError as exc:
+                self.reject(report, path, line, str(exc))
+        self._update_items(rows, report)
+        return report
+
+    def import_item_properties(self, path: str | Path) -> ImportReport:
+        """item_properties.csv: `timestamp,itemid,property,value`. Only `categoryid` and
+        `available` are understood; for each item the latest value of each wins."""
+        report = ImportReport()
+        latest_values: dict[tuple[str, str], tuple[int, str]] = {}
+        for line, row in read_rows(path, ("timestamp", "itemid", "property", "value"), self.progress):
+            report.rows += 1
+            try:
+                if "__error__" in row:
+                    raise RowError(row["__error__"])
+                prop = row["property"].strip()
+                if prop not in ("categoryid", "available"):
+                    continue
+                item = parse_external_id(row["itemid"], "itemid")
+                ts = int(parse_timestamp_ms(row["timestamp"], self.now + FUTURE_SLACK).timestamp() * 1000)
+                value = row["value"].strip()
+                if prop == "available":
+                    parse_bool(value, "available")
+                else:
+                    parse_external_id(value, "categoryid value", max_length=64)
+                key = (item, prop)
+                if key not in latest_values or latest_values[key][0] <= ts:
+                    latest_values[key] = (ts, value)
+            except RowError as exc:
+                self.reject(report, path, line, str(exc))
+        rows: dict[str, dict] = {}
+        for (item, prop), (_, value) in latest_values.items():
+            values = rows.setdefault(item, {})
+            if prop == "available":
+                values["available"] = parse_bool(value, "available")
+            else:
+                values["category"] = value
+        self._update_items(rows, report)
+        return report
+
+    def _update_items(self, rows: dict[str, dict], report: ImportReport) -> None:
+        ids = list(rows)
+        for start in range(0, len(ids), self.chunk_size):
+            block = {eid: rows[eid] for eid in ids[start : start + self.chunk_size]}
+            with transaction.atomic():
+                existed = set(Item.objects.filter(external_id__in=block.keys()).values_list("external_id", flat=True))
+                report.items_created += items_ensure(external_ids=block.keys(), cache=self.items)
+                report.categories_created += categories_ensure(
+                    external_ids={v["category"] for v in block.values() if "category" in v}, cache=self.categories
+                )
+                changed, fields = [], set()
+                for item in Item.objects.filter(external_id__in=block.keys()):
+                    dirty = False
+                    for name, value in block[item.external_id].items():
+                        attr, value = ("category_id", self.categories[value]) if name == "category" else (name, value)
+                        if getattr(item, attr) != value:
+                            setattr(item, attr, value)
+                            fields.add(name)
+                            dirty = True
+                    if dirty:
+                        changed.append(item)
+                        if item.external_id in existed:
+                            report.updated += 1
+                if changed:
+                    Item.objects.bulk_update(changed, sorted(fields), batch_size=1000)
+        report.added = report.items_created
+
+
+def parse_price(value: str) -> Decimal:
+    try:
+        price = Decimal(value.strip())
+    except InvalidOperation:
+        raise RowError(f"price {value!r} is not a number") from None
+    if not price.is_finite() or price < 0 or price >= MAX_AMOUNT:
+        raise RowError(f"price {value!r} is out of range")
+    return price.quantize(Decimal("0.01"))
+
+
+def parse_bool(value: str, column: str) -> bool:
+    v = value.strip().lower()
+    if v in {"1", "true", "yes"}:
+        return True
+    if v in {"0", "false", "no"}:
+        return False
+    raise RowError(f"{column} {value!r} is not 0/1")
