@@ -26,7 +26,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EVENTS = ROOT.parent / "shared" / "data" / "online_retail" / "events.csv.gz"
+DEFAULT_EVENTS = (
+    next(
+        (p for p in (ROOT.parent / "shared" / "data", Path("/work/shared/data")) if p.is_dir()),
+        ROOT.parent / "shared" / "data",
+    )
+    / "online_retail"
+    / "events.csv.gz"
+)
 RESULTS = ROOT / "bench" / "results" / "import_events.json"
 MYSQL_BENCH_DB = "optimus_bench_import"
 

@@ -73,7 +73,7 @@ class ImportReport:
             ("items", self.items_created),
             ("categories", self.categories_created),
         ):
-            if n:
+            if n and label != what:
                 parts.append(f"{n:,} new {label}")
         return ", ".join(parts)
 
@@ -339,18 +339,19 @@ class Importer:
             except RowError as exc:
                 self.reject(report, path, line, str(exc))
         with transaction.atomic():
+            listed = {c for c, _ in pairs}
+            existed = set(Category.objects.filter(external_id__in=listed).values_list("external_id", flat=True))
             report.categories_created = categories_ensure(
-                external_ids={c for c, _ in pairs} | {p for _, p in pairs if p}, cache=self.categories
+                external_ids=listed | {p for _, p in pairs if p}, cache=self.categories
             )
-            changed = []
-            listed = [c for c, _ in pairs]
             current = dict(Category.objects.filter(external_id__in=listed).values_list("id", "parent_id"))
+            changed = []
             for category, parent in pairs:
                 pk, parent_pk = self.categories[category], self.categories.get(parent) if parent else None
                 if current.get(pk) != parent_pk:
                     changed.append(Category(id=pk, parent_id=parent_pk))
+                    report.updated += category in existed
             Category.objects.bulk_update(changed, ["parent"], batch_size=1000)
-            report.updated = len(changed)
             report.added = report.categories_created
         return report
 

@@ -9,10 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from devices.models import Customer
+from optimus_site.data import shared_data_dir
 from recommender.importers import Importer, imported_event_id
 from recommender.models import Category, Event, EventSource, Item
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 HEADER = "timestamp,visitorid,event,itemid,transactionid,amount\n"
 T0 = 1433221332117  # 2015-06-02, RetailRocket's era
 
@@ -171,8 +171,9 @@ def test_items_are_updated_on_reimport_not_duplicated(tmp_path):
 
 @pytest.mark.django_db
 def test_online_retail_loads_with_its_catalog_and_reimport_adds_nothing():
-    events = DATA / "online_retail" / "events.csv.gz"
-    items = DATA / "online_retail" / "items.csv"
+    data = shared_data_dir()
+    events = data / "online_retail" / "events.csv.gz"
+    items = data / "online_retail" / "items.csv"
     out, err = run(str(events), "--items", str(items))
     assert err == ""
     assert Event.objects.count() == 392_690

@@ -31,14 +31,15 @@ class Command(BaseCommand):
             raise CommandError("--chunk-size must be at least 1")
         importer = Importer(on_bad_row=self.report_bad_row, chunk_size=options["chunk_size"])
         steps = [
-            ("categories", options["categories"], importer.import_categories),
-            ("items", options["items"], importer.import_items),
-            ("item properties", options["item_properties"], importer.import_item_properties),
-            ("events", options["events"], importer.import_events),
+            # (label, file, importer, what its rows add)
+            ("categories", options["categories"], importer.import_categories, "categories"),
+            ("items", options["items"], importer.import_items, "items"),
+            ("item properties", options["item_properties"], importer.import_item_properties, "items"),
+            ("events", options["events"], importer.import_events, "events"),
         ]
         started = time.monotonic()
         summaries = []
-        for label, path, run in steps:
+        for label, path, run, noun in steps:
             if not path:
                 continue
             try:
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                     report = run(path)
                 except ImportFileError as exc:
                     raise CommandError(str(exc)) from None
-            summaries.append(f"{label}: {report.summary(label)}")
+            summaries.append(f"{label}: {report.summary(noun)}")
         elapsed = time.monotonic() - started
         for line in summaries:
             self.stdout.write(line)
