@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from devices.models import Customer
+from devices.models import Customer, Device, Platform
 from recommender.models import Segment
 
 
@@ -180,12 +180,6 @@ class Notification(models.Model):
         return f"{self.notification_type} to {self.customer} at {self.scheduled_for:%Y-%m-%d %H:%M} ({self.status})"
 
 
-class Platform(models.TextChoices):
-    FCM = "fcm", "Android / FCM"
-    APNS = "apns", "iOS / APNs"
-    WEBPUSH = "webpush", "Web Push"
-
-
 class Delivery(models.Model):
     """A notification handed to one device. Written before the provider call, so a retry after
     a crash knows what was already attempted and resends only what failed."""
@@ -198,9 +192,9 @@ class Delivery(models.Model):
         DEAD_TOKEN = "dead_token", "Device no longer registered"
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
-    # The three device tables belong to django-push-notifications; the platform says which one.
+    # SET_NULL: a device the customer removes later keeps its delivery history.
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
     platform = models.CharField(max_length=8, choices=Platform.choices)
-    device_id = models.PositiveBigIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -213,12 +207,12 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["notification", "platform", "device_id"], name="one_delivery_per_device"),
+            models.UniqueConstraint(fields=["notification", "device"], name="one_delivery_per_device"),
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_retry")]
 
     def __str__(self) -> str:
-        return f"Notification {self.notification_id} → {self.platform} device {self.device_id} ({self.status})"
+        return f"Notification {self.notification_id} → device {self.device_id} ({self.status})"
 
 
 class Feedback(models.Model):

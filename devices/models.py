@@ -107,6 +107,49 @@ class Customer(models.Model):
         return local >= start or local < end  # wraps midnight, e.g. 22:00-07:00
 
 
+class Platform(models.TextChoices):
+    FCM = "fcm", "Android / FCM"
+    APNS = "apns", "iOS / APNs"
+    WEBPUSH = "webpush", "Web Push"
+
+
+class Device(models.Model):
+    """A phone or browser that a customer's app registered for pushes.
+
+    The push token and the sending belong to django-push-notifications' table for the platform
+    (``GCMDevice`` for FCM, ``APNSDevice``, ``WebPushDevice``); this row is the public,
+    platform-independent handle (``/devices/{id}``) with what the app reports about itself. Both
+    rows point at the same customer, so erasing the customer erases both.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="devices")
+    platform = models.CharField(max_length=8, choices=Platform.choices)
+    push_device_id = models.PositiveBigIntegerField(help_text="Row id in the platform's push device table.")
+    app_version = models.CharField(max_length=50, blank=True)
+    timezone = models.CharField(
+        max_length=64, blank=True, validators=[validate_timezone], help_text="Time zone the phone reported."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["platform", "push_device_id"], name="one_device_per_push_row")]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} device {self.pk} of {self.customer_id}"
+
+    @property
+    def push_device_model(self) -> type[models.Model]:
+        return push_device_model(self.platform)
+
+
+def push_device_model(platform: str) -> type[models.Model]:
+    """django-push-notifications' model that holds tokens for `platform`."""
+    from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
+
+    return {Platform.FCM: GCMDevice, Platform.APNS: APNSDevice, Platform.WEBPUSH: WebPushDevice}[platform]
+
+
 class CredentialQuerySet(models.QuerySet):
     def active(self) -> "CredentialQuerySet":
         return self.filter(revoked_at__isnull=True)

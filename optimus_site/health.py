@@ -3,7 +3,7 @@ broker is configured, Redis answers too."""
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -25,3 +25,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
             checks["broker"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+
+
+def livez(request: HttpRequest) -> HttpResponse:
+    """Liveness: the process answers. Touches nothing, so it is also the benchmarks' ceiling."""
+    return HttpResponse("ok", content_type="text/plain")

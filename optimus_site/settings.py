@@ -191,18 +191,59 @@ PUSH_NOTIFICATIONS_SETTINGS = {
 MIGRATION_MODULES = {"push_notifications": "devices.push_migrations"}
 
 # --- REST API -------------------------------------------------------------------------------
+import datetime as _dt  # noqa: E402
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["optimus_site.api.parsers.LimitedJSONParser"],
+    "EXCEPTION_HANDLER": "optimus_site.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per credential; "none" switches a scope off. Rates: N/second, N/minute, N/hour, N/day.
+    "DEFAULT_THROTTLE_RATES": {
+        "server": os.environ.get("THROTTLE_SERVER_RATE", "6000/minute"),
+        "mobile": os.environ.get("THROTTLE_MOBILE_RATE", "120/minute"),
+    },
 }
+for _scope, _rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].items():
+    if _rate == "none":
+        REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][_scope] = None
+    elif not (_rate.partition("/")[0].isdigit() and _rate.partition("/")[2][:1] in ("s", "m", "h", "d")):
+        raise ImproperlyConfigured(f"THROTTLE_{_scope.upper()}_RATE={_rate!r} must look like 120/minute or none")
+
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
+# How far ahead of the server's clock a client's "at" may be (phones' clocks drift).
+API_MAX_CLOCK_SKEW = _dt.timedelta(minutes=5)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Optimus API",
-    "DESCRIPTION": "Smart push notifications: fewer, personalised, well-timed.",
+    "DESCRIPTION": (
+        "Smart push notifications: fewer, personalised, well-timed.\n\n"
+        "Two kinds of caller. **Your backend** (`Authorization: Api-Key <key>`) upserts customers, mints their "
+        "app tokens, sends the catalog and server-side events. **The app** (`Authorization: Bearer <token>`) "
+        "registers its push token, reports behaviour and notification feedback, reads its inbox and sets "
+        "preferences; it only ever sees its own customer's data.\n\n"
+        'Every error has the shape `{"error": {"code", "message", "fields"?}}`. Times are ISO 8601 with '
+        "an offset or Z. Paths work with and without a trailing slash. Every push carries `notification_id`, "
+        "`type`, `item_ids` (a JSON-encoded list) and `link` in its data payload."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["optimus_site.api.schema.without_slash_variants"],
 }
+
+# Throttle counters live in the cache: set CACHE_URL=redis://… so that every web worker shares them.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} must be a redis:// URL (or unset for in-process memory)")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

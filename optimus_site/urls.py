@@ -1,9 +1,47 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from campaigns import api as campaigns_api
+from devices import api as devices_api
+from optimus_site.api import errors
+from recommender import api as recommender_api
 
 from . import health
+
+
+def endpoint(route: str, view, name: str):
+    """`route` with and without a trailing slash (phones and SDKs differ in what they send); the
+    OpenAPI schema documents the form without (see optimus_site.api.schema.without_slash_variants)."""
+    return re_path(rf"^{route}$", view, name=name), re_path(rf"^{route}/$", view, name=f"{name}-slash")
+
+
+api_v1 = [
+    *endpoint(r"customers/(?P<external_id>[^/]+)", devices_api.CustomerApi.as_view(), "customer"),
+    *endpoint(r"customers/(?P<external_id>[^/]+)/token", devices_api.CustomerTokenApi.as_view(), "customer-token"),
+    *endpoint(r"items/bulk", recommender_api.ItemsBulkApi.as_view(), "items-bulk"),
+    *endpoint(r"events/bulk", recommender_api.EventsBulkApi.as_view(), "events-bulk"),
+    *endpoint(r"devices", devices_api.DevicesApi.as_view(), "devices"),
+    *endpoint(r"devices/(?P<device_id>[0-9]{1,18})", devices_api.DeviceApi.as_view(), "device"),
+    *endpoint(r"events", recommender_api.EventsApi.as_view(), "events"),
+    *endpoint(r"notifications", campaigns_api.InboxApi.as_view(), "inbox"),
+    *endpoint(
+        r"notifications/(?P<notification_id>[0-9]{1,18})/feedback",
+        campaigns_api.FeedbackApi.as_view(),
+        "notification-feedback",
+    ),
+    *endpoint(r"me/preferences", devices_api.PreferencesApi.as_view(), "preferences"),
+    *endpoint(r"schema", SpectacularAPIView.as_view(), "schema"),
+    *endpoint(r"docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
+    # Anything else under /api/v1/ answers in the API's error shape.
+    re_path(r"^.*$", errors.not_found),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
+    path("api/v1/", include(api_v1)),
 ]
+
+handler500 = "optimus_site.api.errors.server_error_or_page"

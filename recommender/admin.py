@@ -308,7 +308,7 @@ _BaseCustomerAdmin = devices_admin.CustomerAdmin
 class CustomerAdmin(_BaseCustomerAdmin):
     """Adds the customer's segment and profile to the devices app's customer admin."""
 
-    list_display = (_BaseCustomerAdmin.list_display[0], "segment", *_BaseCustomerAdmin.list_display[1:])
+    list_display = ("external_id", "segment", "receiving", "timezone", "locale", "created_at")
     list_filter = (*_BaseCustomerAdmin.list_filter, "profile__segment")
     list_select_related = ("profile__segment",)
     inlines = (*_BaseCustomerAdmin.inlines, CustomerProfileInline)

@@ -22,17 +22,13 @@ from devices.models import EXTERNAL_ID_LENGTH
 from devices.services import customers_ensure
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.models import Category, Event, EventSource, EventType, Item
-from recommender.services import categories_ensure, items_ensure
+from recommender.rows import MAX_AMOUNT, RowError
+from recommender.services import EVENT_COLUMNS, categories_ensure, items_ensure
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 # Imported history may be up to a day "ahead" (clock skew between systems); more is a bad row.
 FUTURE_SLACK = dt.timedelta(days=1)
-MAX_AMOUNT = Decimal("1e11")
 FILE_EVENT_TYPES = {EventType.VIEW, EventType.ADD_TO_CART, EventType.TRANSACTION, EventType.APP_OPEN}
-
-EVENT_COLUMNS = [
-    "event_id", "customer", "item", "type", "amount", "transaction_id", "occurred_at", "received_at", "source"
-]  # fmt: skip
 
 ProgressCallback = Callable[[int], None]
 
@@ -87,10 +83,6 @@ class ParsedEvent:
     amount: Decimal | None
     transaction_id: str
     occurred_at: dt.datetime
-
-
-class RowError(ValueError):
-    pass
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -313,6 +305,7 @@ class Importer:
                     p.occurred_at,
                     received_at,
                     EventSource.IMPORT,
+                    None,
                 )
                 for p in parsed
             ],

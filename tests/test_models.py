@@ -100,21 +100,29 @@ def test_notification_idempotency_key_is_unique():
 
 @pytest.mark.django_db
 def test_one_delivery_per_notification_and_device():
+    from devices.models import Device
+
     notification = NotificationFactory()
-    Delivery.objects.create(notification=notification, platform="fcm", device_id=1)
-    Delivery.objects.create(notification=notification, platform="apns", device_id=1)  # another table's device 1
+    phone = Device.objects.create(customer=notification.customer, platform="fcm", push_device_id=1)
+    tablet = Device.objects.create(customer=notification.customer, platform="apns", push_device_id=1)
+    Delivery.objects.create(notification=notification, device=phone, platform="fcm")
+    Delivery.objects.create(notification=notification, device=tablet, platform="apns")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Delivery.objects.create(notification=notification, platform="fcm", device_id=1)
+        Delivery.objects.create(notification=notification, device=phone, platform="fcm")
 
 
 @pytest.mark.django_db
 def test_devices_belong_to_customers_and_go_with_them():
     from push_notifications.models import GCMDevice
 
+    from devices.models import Device
+
     customer = CustomerFactory()
-    GCMDevice.objects.create(user=customer, registration_id="tok", cloud_message_type="FCM")
+    push = GCMDevice.objects.create(user=customer, registration_id="tok", cloud_message_type="FCM")
+    Device.objects.create(customer=customer, platform="fcm", push_device_id=push.pk)
     customer.delete()
     assert GCMDevice.objects.count() == 0
+    assert Device.objects.count() == 0
 
 
 @pytest.mark.django_db

@@ -1,0 +1,138 @@
+"""The app's inbox and the feedback it reports about each notification."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from campaigns import selectors, services
+from campaigns.models import Feedback, Notification
+from devices.api_base import MobileApi
+from optimus_site.api.pagination import Pagination
+from optimus_site.api.schema import error_responses
+from optimus_site.api.serializers import ClientTimeField, StrictSerializer
+
+
+class InboxEntry(serializers.ModelSerializer):
+    type = serializers.SlugRelatedField(source="notification_type", slug_field="slug", read_only=True)
+    item_ids = serializers.ListField(child=serializers.CharField(), help_text="External ids of the items shown.")
+    sent_at = serializers.SerializerMethodField()
+    delivered_at = serializers.SerializerMethodField()
+    opened_at = serializers.SerializerMethodField()
+    dismissed_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "type",
+            "title",
+            "body",
+            "link",
+            "item_ids",
+            "sent_at",
+            "delivered_at",
+            "opened_at",
+            "dismissed_at",
+        ]
+
+    def get_sent_at(self, obj: Notification) -> str:
+        return (obj.sent_at or obj.scheduled_for).isoformat().replace("+00:00", "Z")
+
+    def _feedback_at(self, obj: Notification, action: str) -> str | None:
+        for fb in obj.feedback.all():
+            if fb.action == action:
+                return fb.occurred_at.isoformat().replace("+00:00", "Z")
+        return None
+
+    def get_delivered_at(self, obj: Notification) -> str | None:
+        return self._feedback_at(obj, Feedback.Action.DELIVERED)
+
+    def get_opened_at(self, obj: Notification) -> str | None:
+        return self._feedback_at(obj, Feedback.Action.OPENED)
+
+    def get_dismissed_at(self, obj: Notification) -> str | None:
+        return self._feedback_at(obj, Feedback.Action.DISMISSED)
+
+
+class InboxApi(MobileApi):
+    @extend_schema(
+        operation_id="inbox",
+        summary="The customer's notifications, newest first",
+        description="Paginated: `page` (from 1) and `page_size` (default 20, at most 100).",
+        responses={200: InboxEntry(many=True), **error_responses(401, 404, 429)},
+        tags=["mobile: notifications"],
+    )
+    def get(self, request):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.inbox(customer=request.user), request, view=self)
+        return paginator.get_paginated_response(InboxEntry(page, many=True).data)
+
+
+class FeedbackContext(StrictSerializer):
+    battery = serializers.IntegerField(required=False, min_value=0, max_value=100, help_text="Percent.")
+    charging = serializers.BooleanField(required=False)
+    network = serializers.ChoiceField(required=False, choices=Feedback.Network.choices)
+    app_state = serializers.ChoiceField(required=False, choices=Feedback.AppState.choices)
+    os = serializers.CharField(required=False, max_length=100, help_text="Free text, e.g. 'Android 15'.")
+
+
+class FeedbackApi(MobileApi):
+    class FeedbackInput(StrictSerializer):
+        action = serializers.ChoiceField(choices=Feedback.Action.choices)
+        at = ClientTimeField()
+        context = FeedbackContext(required=False, help_text="The device's state at that moment; every key optional.")
+
+    class FeedbackOutput(serializers.Serializer):
+        notification_id = serializers.IntegerField()
+        action = serializers.CharField()
+        duplicate = serializers.BooleanField(help_text="true when this action was already recorded (a retry).")
+
+    @extend_schema(
+        operation_id="notification_feedback",
+        summary="Report what happened to a notification on the phone",
+        description="Send `delivered` when the push arrives, `opened` when the person taps it, `dismissed` when "
+        "they swipe it away. Repeats are harmless: 201 the first time, 200 with duplicate=true after. "
+        "Use the `notification_id` from the push's data payload. 404 for a notification that is not this "
+        "customer's.",
+        request=FeedbackInput,
+        responses={200: FeedbackOutput, 201: FeedbackOutput, **error_responses(400, 401, 404, 413, 429)},
+        examples=[
+            OpenApiExample(
+                "Opened while charging on Wi-Fi",
+                value={
+                    "action": "opened",
+                    "at": "2026-11-25T19:04:05Z",
+                    "context": {
+                        "battery": 81,
+                        "charging": True,
+                        "network": "wifi",
+                        "app_state": "background",
+                        "os": "Android 15",
+                    },
+                },
+                request_only=True,
+            )  # fmt: skip
+        ],
+        tags=["mobile: notifications"],
+    )
+    def post(self, request, notification_id: int):
+        data = self.FeedbackInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.feedback_record(
+            customer=request.user,
+            notification_id=int(notification_id),
+            action=data.validated_data["action"],
+            at=data.validated_data["at"],
+            context=data.validated_data.get("context", {}),
+        )
+        if outcome == services.FeedbackOutcome.NOT_FOUND:
+            raise NotFound("No such notification for this customer.")
+        return Response(
+            {
+                "notification_id": int(notification_id),
+                "action": data.validated_data["action"],
+                "duplicate": outcome == services.FeedbackOutcome.REPEAT,
+            },
+            status=status.HTTP_201_CREATED if outcome == services.FeedbackOutcome.RECORDED else status.HTTP_200_OK,
+        )

@@ -1,0 +1,116 @@
+"""Writes about campaigns and notifications: the status changes a marketer makes, the feedback
+phones report."""
+
+import logging
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connections, router, transaction
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+
+from campaigns.models import Campaign, Feedback, Notification
+from campaigns.selectors import VISIBLE_TO_CUSTOMER
+from devices.models import Customer
+
+logger = logging.getLogger(__name__)
+
+Status = Campaign.Status
+
+
+def _campaign_move(*, campaign: Campaign, to: str, allowed_from: tuple[str, ...], by: AbstractBaseUser | None) -> bool:
+    """Moves the campaign to `to` if its status in the database is one of `allowed_from`.
+
+    A conditional UPDATE rather than read-check-save, so two people (or the planner finishing the
+    campaign) acting at once cannot both win: exactly one sees the row change.
+    """
+    now = timezone.now()
+    values = {"status": to, "updated_at": now}
+    if to == Status.APPROVED:
+        values["approved_at"] = now
+    changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed_from).update(**values) == 1
+    if changed:
+        for field, value in values.items():
+            setattr(campaign, field, value)
+        logger.info("campaign %s %s by %s", campaign.pk, to, by)
+    return changed
+
+
+def campaign_approve(*, campaign: Campaign, by: AbstractBaseUser | None) -> bool:
+    """Draft or paused → approved: the planner starts using it within its window."""
+    return _campaign_move(campaign=campaign, to=Status.APPROVED, allowed_from=(Status.DRAFT, Status.PAUSED), by=by)
+
+
+def campaign_pause(*, campaign: Campaign, by: AbstractBaseUser | None) -> bool:
+    """Approved → paused. Notifications already planned stay planned; the sender must check the
+    campaign's status again at send time."""
+    return _campaign_move(campaign=campaign, to=Status.PAUSED, allowed_from=(Status.APPROVED,), by=by)
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, by: AbstractBaseUser | None) -> bool:
+    """Anything but finished or cancelled → cancelled, and its still-planned notifications with it.
+
+    Queued ones are left alone, as they belong to the sender's claim; the sender must check the
+    campaign's status before sending.
+    """
+    changed = _campaign_move(
+        campaign=campaign,
+        to=Status.CANCELLED,
+        allowed_from=(Status.DRAFT, Status.APPROVED, Status.PAUSED),
+        by=by,
+    )
+    if changed:
+        Notification.objects.filter(campaign=campaign, status=Notification.Status.PLANNED).update(
+            status=Notification.Status.CANCELLED, status_reason="Campaign cancelled", updated_at=timezone.now()
+        )
+    return changed
+
+
+class FeedbackOutcome:
+    RECORDED = "recorded"
+    REPEAT = "repeat"
+    NOT_FOUND = "not_found"
+
+
+def feedback_record(*, customer: Customer, notification_id: int, action: str, at, context: dict) -> str:
+    """Stores what the customer's phone reported about one of their notifications.
+
+    Returns RECORDED, REPEAT (the same action was already recorded: phones retry, and the first
+    report is the true one) or NOT_FOUND (no such notification visible to this customer).
+
+    This is the API's hottest write, so it is one statement in the common case: an INSERT IGNORE
+    whose SELECT only yields a row when the notification is the customer's and was sent, guarded
+    by the unique (notification, action) constraint. Only when nothing was inserted does a second
+    query tell a repeat from a stranger's id.
+    """
+    table = Feedback._meta.db_table
+    notifications = Notification._meta.db_table
+    visible = list(VISIBLE_TO_CUSTOMER)
+    connection = connections[router.db_for_write(Feedback)]
+    insert = connection.ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    # Only table names and placeholders are interpolated; every value is a parameter.
+    sql = (
+        f"{insert} {table} (notification_id, action, occurred_at, received_at, battery, charging, network, "  # noqa: S608
+        f"app_state, os) SELECT id, %s, %s, %s, %s, %s, %s, %s, %s FROM {notifications} "
+        f"WHERE id = %s AND customer_id = %s AND status IN ({', '.join(['%s'] * len(visible))})"
+    )
+    params = [
+        action,
+        connection.ops.adapt_datetimefield_value(at),
+        connection.ops.adapt_datetimefield_value(timezone.now()),
+        context.get("battery"),
+        context.get("charging"),
+        context.get("network", ""),
+        context.get("app_state", ""),
+        context.get("os", ""),
+        notification_id,
+        customer.pk,
+        *visible,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount == 1:
+            return FeedbackOutcome.RECORDED
+    if Notification.objects.filter(pk=notification_id, customer=customer, status__in=visible).exists():
+        return FeedbackOutcome.REPEAT
+    return FeedbackOutcome.NOT_FOUND
