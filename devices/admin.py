@@ -10,7 +10,6 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
-from django.utils import timezone
 from django.utils.html import format_html
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice, WNSDevice
 
@@ -163,7 +162,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys (they stop working at once)", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset) -> None:
-        n = queryset.active().update(revoked_at=timezone.now())
+        n = queryset.revoke()
         self.message_user(request, f"{n} key{pluralize(n)} revoked")
 
 
@@ -198,7 +197,7 @@ class CustomerTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens (the app must sign in again)", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset) -> None:
-        n = queryset.active().update(revoked_at=timezone.now())
+        n = queryset.revoke()
         self.message_user(request, f"{n} token{pluralize(n)} revoked")
 
 

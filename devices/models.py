@@ -154,6 +154,10 @@ class CredentialQuerySet(models.QuerySet):
     def active(self) -> "CredentialQuerySet":
         return self.filter(revoked_at__isnull=True)
 
+    def revoke(self) -> int:
+        """Revokes the still-active credentials in the set; returns how many."""
+        return self.active().update(revoked_at=timezone.now())
+
 
 class Credential(models.Model):
     """A secret shown once and stored hashed: ``<prefix>.<secret>``.

@@ -59,7 +59,7 @@ def customer_token_mint(*, customer: Customer) -> tuple[CustomerToken, str]:
 
 
 def customer_tokens_revoke(*, customer: Customer) -> int:
-    return CustomerToken.objects.filter(customer=customer, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return CustomerToken.objects.filter(customer=customer).revoke()
 
 
 @transaction.atomic
