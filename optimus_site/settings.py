@@ -176,6 +176,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PUSH_BACKEND = env_choice("PUSH_BACKEND", "log", ("log", "fcm", "apns", "webpush"))
 # Where the fcm backend sends; point it at `manage.py loopback_gateway` for tests and benchmarks.
 FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
+# Empty: the project of the credentials; with FCM_ENDPOINT set, "optimus-local".
+FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID", "")
+# A service-account JSON file. Empty: Google Application Default Credentials, i.e. the file named by
+# GOOGLE_APPLICATION_CREDENTIALS or the cloud's metadata server. Not used with FCM_ENDPOINT set.
+FCM_CREDENTIALS_FILE = os.environ.get("FCM_CREDENTIALS_FILE", "")
+# The log backend also appends one JSON line per message here (empty: only the logger).
+PUSH_LOG_FILE = os.environ.get("PUSH_LOG_FILE", "")
 
 PUSH_NOTIFICATIONS_SETTINGS = {
     # Devices belong to customers, not to Django staff users (see README, "Architecture").
