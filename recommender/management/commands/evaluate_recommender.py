@@ -18,9 +18,10 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     help = (
         "Evaluate the recommender offline on an events file (RetailRocket layout, optionally gzipped). "
-        "Reports popularity, recent_popularity, history, item_knn, ease, lightfm and optimus (what Optimus "
-        "serves). With --exclude-seen each user's train items are removed from their candidates while "
-        "relevant stays every distinct test item, seen or not."
+        "Reports popularity, recent_popularity, history (include-seen only), item_knn, ease, lightfm and "
+        "optimus (what Optimus serves). With --exclude-seen each user's train items are removed from their "
+        "candidates while relevant stays every distinct test item, seen or not (the reading that reproduces "
+        "the reference numbers of issue 4)."
     )
 
     def add_arguments(self, parser):
