@@ -17,6 +17,7 @@ from devices.models import Customer
 from optimus_site.admin_tools import (
     ChoiceFilter,
     ReadOnlyAdmin,
+    ReadOnlyInlineMixin,
     admin_link,
     changelist_url,
     date_filter,
@@ -30,15 +31,8 @@ from recommender.models import Segment
 RECENT_NOTIFICATIONS = 10
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+class ReadOnlyInline(ReadOnlyInlineMixin, admin.TabularInline):
+    pass
 
 
 # --- Types and policies ---------------------------------------------------------------------

@@ -83,6 +83,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInlineMixin:
+    """For inlines of rows the system writes: shown on the parent's page, never added or edited."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+
 class _Echo:
     """A file-like object whose write() hands the line back, so csv.writer can feed a stream."""
 

@@ -11,6 +11,7 @@ from devices.models import Customer
 from optimus_site.admin_tools import (
     ChoiceFilter,
     ReadOnlyAdmin,
+    ReadOnlyInlineMixin,
     changelist_url,
     date_filter,
     export_as_csv,
@@ -284,22 +285,15 @@ class CustomerProfileAdmin(ProfileDisplayMixin, ReadOnlyAdmin):
         return pretty_json(obj.explanation)
 
 
-class CustomerProfileInline(ProfileDisplayMixin, admin.StackedInline):
+class CustomerProfileInline(ProfileDisplayMixin, ReadOnlyInlineMixin, admin.StackedInline):
     model = CustomerProfile
     fields = PROFILE_DETAIL_FIELDS
     readonly_fields = PROFILE_DETAIL_FIELDS
-    can_delete = False
     show_change_link = True
     verbose_name_plural = "profile (from the latest model run)"
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("segment", "previous_segment")
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 _BaseCustomerAdmin = devices_admin.CustomerAdmin

@@ -13,7 +13,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from django.db import transaction
@@ -22,7 +22,7 @@ from devices.models import EXTERNAL_ID_LENGTH
 from devices.services import customers_ensure
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.models import Category, Event, EventSource, EventType, Item
-from recommender.rows import MAX_AMOUNT, RowError
+from recommender.rows import RowError, parse_money
 from recommender.services import EVENT_COLUMNS, categories_ensure, items_ensure
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -177,18 +177,7 @@ def parse_external_id(value: str, column: str, *, max_length: int = EXTERNAL_ID_
 
 
 def parse_amount(value: str) -> Decimal | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise RowError(f"amount {value!r} is not a number") from None
-    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
-        raise RowError(f"amount {value!r} is out of range")
-    if amount < 0:
-        raise RowError(f"amount {value!r} is negative (import refunds as their own rows, not negative sales)")
-    return amount.quantize(Decimal("0.01"))
+    return parse_money(value, "amount") if value.strip() else None
 
 
 def parse_timestamp_ms(value: str, latest: dt.datetime) -> dt.datetime:
@@ -363,7 +352,7 @@ class Importer:
                 if "title" in row:
                     values["title"] = row["title"].strip()[:300]
                 if row.get("price", "").strip():
-                    values["price"] = parse_price(row["price"])
+                    values["price"] = parse_money(row["price"], "price")
                 if row.get("available", "").strip():
                     values["available"] = parse_bool(row["available"], "available")
                 category = (row.get("categoryid") or row.get("category") or "").strip()
@@ -441,16 +430,6 @@ class Importer:
                 if changed:
                     Item.objects.bulk_update(changed, sorted(fields), batch_size=1000)
         report.added = report.items_created
-
-
-def parse_price(value: str) -> Decimal:
-    try:
-        price = Decimal(value.strip())
-    except InvalidOperation:
-        raise RowError(f"price {value!r} is not a number") from None
-    if not price.is_finite() or price < 0 or price >= MAX_AMOUNT:
-        raise RowError(f"price {value!r} is out of range")
-    return price.quantize(Decimal("0.01"))
 
 
 def parse_bool(value: str, column: str) -> bool:

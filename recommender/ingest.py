@@ -11,12 +11,12 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from devices.models import EXTERNAL_ID_LENGTH
 from optimus_site.api.serializers import parse_client_time
 from recommender.models import EventType
-from recommender.rows import MAX_AMOUNT, RowError
+from recommender.rows import RowError, parse_money
 
 EVENT_TYPES = {t.value for t in EventType}
 MAX_CONTEXT_BYTES = 2048
@@ -73,13 +73,7 @@ def external_id(value: object, name: str, max_length: int = EXTERNAL_ID_LENGTH) 
 def decimal_value(value: object, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise RowError(f"{name} must be a number")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise RowError(f"{name} {value!r} is not a number") from None
-    if not number.is_finite() or number < 0 or number >= MAX_AMOUNT:
-        raise RowError(f"{name} {value!r} is out of range (0 to 10^11)")
-    return number.quantize(Decimal("0.01"))
+    return parse_money(str(value), name)
 
 
 def event_time(value: object) -> dt.datetime:
