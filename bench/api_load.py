@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -119,10 +120,12 @@ print(json.dumps({{"key": key, "tokens": tokens, "first_ids": first_ids}}))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def server_env(database_url: str) -> dict:
+def server_env(database_url: str, cache_url: str = "") -> dict:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
+        # As in production: throttle counters and authenticated credentials shared by the workers.
+        CACHE_URL=cache_url,
         DEBUG="false",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PUSH_BACKEND="log",
@@ -158,7 +161,52 @@ def to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def run_wrk(url: str, seconds: int, connections: int, script: str | None, headers: list[str]) -> dict:
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def processes_named(*names: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in names:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def process_group(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_snapshot(server_pgid: int) -> dict[str, float]:
+    """CPU seconds used so far by each part of the system under test (all share the 2 cores)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "gunicorn": sum(map(process_cpu_seconds, process_group(server_pgid))),
+        "mariadb": sum(map(process_cpu_seconds, processes_named("mariadbd", "mysqld"))),
+        "redis": sum(map(process_cpu_seconds, processes_named("redis-server"))),
+        "wrk": children.ru_utime + children.ru_stime,
+    }
+
+
+def run_wrk(url: str, seconds: int, connections: int, script: str | None, headers: list[str], server_pgid: int) -> dict:
+    """One wrk run; also reports the CPU milliseconds each component spent per request."""
+    before = cpu_snapshot(server_pgid)
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     for header in headers:
         cmd += ["-H", header]
@@ -174,6 +222,7 @@ def run_wrk(url: str, seconds: int, connections: int, script: str | None, header
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+    after = cpu_snapshot(server_pgid)
     return {
         "requests": requests,
         "seconds": round(duration, 2),
@@ -181,6 +230,7 @@ def run_wrk(url: str, seconds: int, connections: int, script: str | None, header
         "p50_ms": round(to_ms(latency["50"]), 2),
         "p99_ms": round(to_ms(latency["99"]), 2),
         "errors": errors,
+        "cpu_ms_per_request": {part: round((after[part] - before[part]) * 1000 / requests, 3) for part in after},
     }
 
 
@@ -193,6 +243,7 @@ def main() -> None:
         "--threads", type=int, default=8, help="threads per gunicorn worker (gthread); 1 = the sync worker"
     )
     parser.add_argument("--mysql-url", default="mysql://root:@127.0.0.1:3306")
+    parser.add_argument("--cache-url", default="redis://127.0.0.1:6379/13", help="flushed at the start")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -207,6 +258,10 @@ def main() -> None:
     database_url = f"{u.scheme}://{u.netloc}/{DB_NAME}"
     print("preparing the database…", flush=True)
     fixtures = prepare(database_url)
+    if args.cache_url:
+        import redis
+
+        redis.Redis.from_url(args.cache_url).flushdb()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -214,7 +269,7 @@ def main() -> None:
         ["gunicorn", "optimus_site.wsgi", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", *(["--worker-class", "gthread", "--threads", str(args.threads)]
                                      if args.threads > 1 else [])],
-        cwd=ROOT, env=server_env(database_url), start_new_session=True,
+        cwd=ROOT, env=server_env(database_url, args.cache_url), start_new_session=True,
     )  # fmt: skip
     try:
         wait_until_up(f"{base}/livez")
@@ -228,7 +283,9 @@ def main() -> None:
         }
         runs = {}
         print("trivial view…", flush=True)
-        runs["trivial view (GET /livez)"] = run_wrk(f"{base}/livez", args.seconds, args.connections, None, [])
+        runs["trivial view (GET /livez)"] = run_wrk(
+            f"{base}/livez", args.seconds, args.connections, None, [], server.pid
+        )
         print("bulk events…", flush=True)
         runs["bulk events, 100 per request"] = run_wrk(
             f"{base}/api/v1/events/bulk",
@@ -236,10 +293,11 @@ def main() -> None:
             args.connections,
             events_script,
             [f"Authorization: Api-Key {fixtures['key']}", "Content-Type: application/json"],
+            server.pid,
         )
         print("feedback…", flush=True)
         runs["feedback, one per request"] = run_wrk(
-            f"{base}/api/v1/", args.seconds, args.connections, feedback_script, []
+            f"{base}/api/v1/", args.seconds, args.connections, feedback_script, [], server.pid
         )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -268,6 +326,12 @@ def main() -> None:
         "feedback p99 < 100 ms": feedback["p99_ms"] < 100,
         "zero errors": all(r["errors"] == 0 for r in runs.values()),
     }
+    print("\nCPU ms per request (all on the same cores):")
+    parts = list(next(iter(runs.values()))["cpu_ms_per_request"])
+    print(f"{'run':32} " + " ".join(f"{p:>9}" for p in parts) + f" {'total':>9}")
+    for name, r in runs.items():
+        cpu = r["cpu_ms_per_request"]
+        print(f"{name:32} " + " ".join(f"{cpu[p]:>9.3f}" for p in parts) + f" {sum(cpu.values()):>9.3f}")
     for name, ok in verdicts.items():
         print(f"  {'met' if ok else 'NOT met':8} {name}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

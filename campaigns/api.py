@@ -120,7 +120,7 @@ class FeedbackApi(MobileApi):
         data = self.FeedbackInput(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = services.feedback_record(
-            customer=request.user,
+            customer_id=request.auth.customer_id,
             notification_id=int(notification_id),
             action=data.validated_data["action"],
             at=data.validated_data["at"],

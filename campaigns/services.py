@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Feedback, Notification
 from campaigns.selectors import VISIBLE_TO_CUSTOMER
-from devices.models import Customer
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class FeedbackOutcome:
     NOT_FOUND = "not_found"
 
 
-def feedback_record(*, customer: Customer, notification_id: int, action: str, at, context: dict) -> str:
+def feedback_record(*, customer_id: int, notification_id: int, action: str, at, context: dict) -> str:
     """Stores what the customer's phone reported about one of their notifications.
 
     Returns RECORDED, REPEAT (the same action was already recorded: phones retry, and the first
@@ -104,13 +103,13 @@ def feedback_record(*, customer: Customer, notification_id: int, action: str, at
         context.get("app_state", ""),
         context.get("os", ""),
         notification_id,
-        customer.pk,
+        customer_id,
         *visible,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if cursor.rowcount == 1:
             return FeedbackOutcome.RECORDED
-    if Notification.objects.filter(pk=notification_id, customer=customer, status__in=visible).exists():
+    if Notification.objects.filter(pk=notification_id, customer_id=customer_id, status__in=visible).exists():
         return FeedbackOutcome.REPEAT
     return FeedbackOutcome.NOT_FOUND

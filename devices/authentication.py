@@ -2,9 +2,11 @@
 
 - the business backend: ``Authorization: Api-Key <key>`` → request.user is a ServerCaller,
   request.auth the ApiKey;
-- a customer's app: ``Authorization: Bearer <token>`` → request.user is the Customer (so
-  django-push-notifications-style ``filter(user=request.user)`` scoping works), request.auth
-  the CustomerToken.
+- a customer's app: ``Authorization: Bearer <token>`` → request.user is the Customer, loaded
+  lazily (so django-push-notifications-style ``filter(user=request.user)`` scoping works),
+  request.auth the CustomerToken.
+
+Credentials are looked up through devices.credential_cache when the cache is shared.
 """
 
 import datetime as dt
@@ -12,8 +14,10 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from rest_framework import authentication, exceptions, permissions
 
+from devices import credential_cache
 from devices.models import ApiKey, Credential, CustomerToken
 
 # Recording last use costs a write; once a minute per credential is plenty for an operator.
@@ -55,15 +59,16 @@ class CredentialAuthentication(authentication.BaseAuthentication):
         # Makes DRF answer 401 (not 403) when credentials are missing or wrong.
         return self.keyword
 
-    def queryset(self):
-        return self.model.objects.all()
-
     def lookup(self, prefix: str) -> Credential | None:
-        # get(), not first(): first() adds an ORDER BY, a measurable cost on every API call.
-        try:
-            return self.queryset().get(prefix=prefix)
-        except self.model.DoesNotExist:
-            return None
+        credential = credential_cache.get(self.model, prefix)
+        if credential is None:
+            # get(), not first(): first() adds an ORDER BY, a measurable cost on every API call.
+            try:
+                credential = self.model.objects.get(prefix=prefix)
+            except self.model.DoesNotExist:
+                return None
+            credential_cache.put(credential)
+        return credential
 
     def touch(self, credential: Credential) -> None:
         now = timezone.now()
@@ -71,6 +76,8 @@ class CredentialAuthentication(authentication.BaseAuthentication):
             self.model.objects.filter(pk=credential.pk).filter(
                 Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
             ).update(last_used_at=now)
+            # The next request reads the row again, with its new last_used_at.
+            credential_cache.forget(self.model, [credential.prefix])
 
     def principal(self, credential: Credential):
         raise NotImplementedError
@@ -88,11 +95,10 @@ class CustomerTokenAuthentication(CredentialAuthentication):
     keyword = "Bearer"
     model = CustomerToken
 
-    def queryset(self):
-        return CustomerToken.objects.select_related("customer")
-
     def principal(self, credential: CustomerToken):
-        return credential.customer
+        # Loaded on first use, fresh from the database: the hottest endpoints (feedback, events)
+        # only need request.auth.customer_id and never pay for the query.
+        return SimpleLazyObject(lambda: credential.customer)
 
 
 class IsServer(permissions.BasePermission):

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from devices import credential_cache
+
 EXTERNAL_ID_LENGTH = 191  # utf8mb4 keeps an index under 767 bytes on old MySQL row formats
 
 
@@ -156,7 +158,9 @@ class CredentialQuerySet(models.QuerySet):
 
     def revoke(self) -> int:
         """Revokes the still-active credentials in the set; returns how many."""
-        return self.active().update(revoked_at=timezone.now())
+        active = self.active()
+        credential_cache.forget(self.model, active.values_list("prefix", flat=True))
+        return active.update(revoked_at=timezone.now())
 
 
 class Credential(models.Model):

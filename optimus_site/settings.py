@@ -250,11 +250,18 @@ SPECTACULAR_SETTINGS = {
 # Throttle counters live in the cache: set CACHE_URL=redis://… so that every web worker shares them.
 CACHE_URL = os.environ.get("CACHE_URL", "")
 if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {"default": {"BACKEND": "optimus_site.cache.ReusingRedisCache", "LOCATION": CACHE_URL}}
 elif CACHE_URL:
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} must be a redis:// URL (or unset for in-process memory)")
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# How long an authenticated API key / customer token row may be served from the cache. Only a
+# cache shared by every process can be told at once about a revocation, so the default is 0
+# (always ask the database) unless CACHE_URL is set.
+CREDENTIAL_CACHE_SECONDS = env_int("CREDENTIAL_CACHE_SECONDS", 60 if CACHE_URL else 0)
+if CREDENTIAL_CACHE_SECONDS and not CACHE_URL:
+    raise ImproperlyConfigured("CREDENTIAL_CACHE_SECONDS needs CACHE_URL=redis://… (a cache all processes share)")
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

@@ -1,0 +1,15 @@
+"""Keeps the credential cache honest: any saved or deleted key or token leaves the cache."""
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from devices import credential_cache
+from devices.models import ApiKey, CustomerToken
+
+
+@receiver(post_save, sender=ApiKey)
+@receiver(post_save, sender=CustomerToken)
+@receiver(post_delete, sender=ApiKey)
+@receiver(post_delete, sender=CustomerToken)
+def credential_changed(sender, instance, **kwargs) -> None:
+    credential_cache.forget(sender, [instance.prefix])
