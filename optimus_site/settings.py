@@ -169,6 +169,13 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Three queues, so a long training run never delays sending: run workers with -Q train / plan / send.
+CELERY_TASK_ROUTES = {
+    "recommender.*": {"queue": "train"},
+    "campaigns.plan*": {"queue": "plan"},
+    "campaigns.send*": {"queue": "send"},
+    "campaigns.dispatch*": {"queue": "send"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

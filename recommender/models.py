@@ -89,9 +89,11 @@ class Event(models.Model):
             raise ValidationError(f"A {self.type} event needs an item.")
 
 
-def score_field(label: str) -> models.PositiveSmallIntegerField:
+def score_field(label: str, **options) -> models.PositiveSmallIntegerField:
     return models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(5)], help_text=f"{label} score, 1 (worst) to 5 (best)."
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text=f"{label} score, 1 (worst) to 5 (best).",
+        **options,
     )
 
 
@@ -178,9 +180,10 @@ class CustomerProfile(models.Model):
     recency_days = models.FloatField(null=True, blank=True, help_text="Days since the last purchase (or activity).")
     frequency = models.PositiveIntegerField(default=0, help_text="Purchases (or sessions for non-buyers).")
     monetary = models.DecimalField(max_digits=14, decimal_places=2, default=0, help_text="Total spend.")
-    recency_score = score_field("Recency")
-    frequency_score = score_field("Frequency")
-    monetary_score = score_field("Monetary")
+    # Empty for a customer with no events yet: there is nothing to score.
+    recency_score = score_field("Recency", null=True, blank=True)
+    frequency_score = score_field("Frequency", null=True, blank=True)
+    monetary_score = score_field("Monetary", null=True, blank=True)
     segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="profiles")
     previous_segment = models.ForeignKey(
         Segment,
@@ -208,4 +211,6 @@ class CustomerProfile(models.Model):
 
     @property
     def rfm(self) -> str:
+        if self.recency_score is None:
+            return "–"
         return f"{self.recency_score}{self.frequency_score}{self.monetary_score}"

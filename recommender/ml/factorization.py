@@ -70,7 +70,9 @@ def price_bands(price: np.ndarray, bands: int = 10) -> np.ndarray:
     out = np.full(len(price), -1, dtype=np.int64)
     known = ~np.isnan(price)
     if known.sum() >= bands:
-        out[known] = pd.qcut(price[known], bands, labels=False, duplicates="drop")
+        # Equal prices collapse every band edge into one, and qcut then answers NaN: one band.
+        banded = pd.qcut(price[known], bands, labels=False, duplicates="drop")
+        out[known] = np.nan_to_num(np.asarray(banded, dtype=float), nan=0.0)
     return out
 
 
