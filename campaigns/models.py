@@ -199,6 +199,9 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    # Set by the sender that is sending it right now (with next_attempt_at as the lease's end), so
+    # two senders never both hand the same delivery to the provider.
+    lease = models.CharField(max_length=32, blank=True, editable=False)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

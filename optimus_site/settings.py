@@ -38,6 +38,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
 
 
+def env_float(name: str, default: float, low: float = 0.0, high: float = 1e9) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be between {low} and {high}")
+    return value
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = os.environ.get(name) or default
     if value not in choices:
@@ -178,6 +191,20 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Planning and sending (campaigns.planner, campaigns.dispatcher) ---------------------------
+# Share of automated sends placed at another allowed hour than the best, to keep learning.
+PLAN_EXPLORATION = env_float("PLAN_EXPLORATION", 0.1, 0.0, 1.0)
+# Share of customers held back from automated notifications to measure uplift.
+PLAN_CONTROL_SHARE = env_float("PLAN_CONTROL_SHARE", 0.05, 0.0, 0.5)
+# Cost of one more push, in "opens" (× (1 + pushes in the last 7 days)); and the lowest expected
+# value (P(open) × content value − that cost) worth a notification.
+PLAN_PUSH_COST = env_float("PLAN_PUSH_COST", 0.005, 0.0, 1.0)
+PLAN_MIN_EXPECTED_VALUE = env_float("PLAN_MIN_EXPECTED_VALUE", 0.0, -1.0, 1.0)
+# Deliveries that failed transiently are retried with exponential backoff and jitter, this many times.
+SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
+# Notifications claimed by a sender that has not finished after this long are claimed again.
+SEND_CLAIM_TIMEOUT_S = env_int("SEND_CLAIM_TIMEOUT_S", 600)
 
 # --- Push -----------------------------------------------------------------------------------
 PUSH_BACKEND = env_choice("PUSH_BACKEND", "log", ("log", "fcm", "apns", "webpush"))

@@ -1,0 +1,344 @@
+"""The dispatcher and the sender: every due notification handed to the provider exactly once in effect.
+
+    planned ──claim_due──► queued ──send_notifications──► sending ──► sent | failed | suppressed
+                                                             │
+                                 one Delivery per device, written before the provider call
+
+Every time decision (claims, leases, backoff, sent_at) follows the `now` it is given, so a replay or
+a simulation with its own clock behaves as it would live.
+
+- `claim_due` moves due notifications from planned to queued in one transaction, with
+  ``SELECT … FOR UPDATE SKIP LOCKED`` on MySQL / MariaDB, so two dispatchers never claim the same
+  row; the ids then go to senders (Celery tasks on the `send` queue, or in-process).
+- `send_notifications` checks everything again at send time (opt-out, muted type, quiet hours,
+  the weekly cap, the campaign still running), writes one Delivery per active device, then takes
+  a lease on the deliveries it will send (a conditional UPDATE), so a delivery is handed to the
+  provider by one sender at a time; the provider's answers are stored per delivery.
+- Transient failures (429, 5xx, timeouts) are retried by `retry_due` with exponential backoff and
+  jitter, honouring Retry-After; dead tokens deactivate the device; other errors give up.
+- A sender that dies leaves its notifications in queued / sending: after SEND_CLAIM_TIMEOUT_S they
+  are claimed again (`reclaim_stale`). What the provider had already accepted is not resent: only
+  deliveries without an answer are. The collapse key (one per notification) lets the phone drop
+  the rare duplicate of a delivery whose answer was lost with the sender.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.models import Campaign, Delivery, Notification, SegmentPolicy
+from campaigns.push import Outcome, PushMessage, get_backend, push_data
+from devices.models import Device, Platform, push_device_model
+
+log = logging.getLogger(__name__)
+
+Status = Notification.Status
+WEEK = dt.timedelta(days=7)
+BATCH = 500  # notifications per sender task (FCM takes 500 messages per call)
+BACKOFF_BASE_S = 30
+BACKOFF_MAX_S = 3600
+
+
+@dataclass
+class SendReport:
+    notifications: int = 0
+    sent: int = 0
+    deliveries: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    suppressed: Counter = field(default_factory=Counter)
+
+    def add(self, other: SendReport) -> None:
+        for name in ("notifications", "sent", "deliveries", "delivered", "retrying", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.suppressed.update(other.suppressed)
+
+    def as_dict(self) -> dict:
+        out = {n: getattr(self, n) for n in ("notifications", "sent", "deliveries", "delivered", "retrying", "failed")}
+        return out | {"suppressed": dict(self.suppressed)}
+
+
+# Claiming ----------------------------------------------------------------------------------------
+
+
+def claim_due(*, now: dt.datetime, limit: int = 20_000) -> list[int]:
+    """Planned notifications due at or before `now` → queued; returns their ids (oldest first)."""
+    with transaction.atomic():
+        due = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.PLANNED, scheduled_for__lte=now)
+            .order_by("scheduled_for", "pk")
+        )
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if ids:
+            Notification.objects.filter(pk__in=ids, status=Status.PLANNED).update(
+                status=Status.QUEUED, claimed_at=now, updated_at=timezone.now()
+            )
+    return ids
+
+
+def reclaim_stale(*, now: dt.datetime) -> list[int]:
+    """Queued or sending notifications whose sender has been silent for SEND_CLAIM_TIMEOUT_S:
+    claimed again, to be handed to a new sender."""
+    stale_before = now - dt.timedelta(seconds=settings.SEND_CLAIM_TIMEOUT_S)
+    with transaction.atomic():
+        stale = Notification.objects.select_for_update(skip_locked=True).filter(
+            status__in=(Status.QUEUED, Status.SENDING), claimed_at__lt=stale_before
+        )
+        ids = list(stale.values_list("pk", flat=True)[:20_000])
+        if ids:
+            stale = Notification.objects.filter(pk__in=ids)
+            stale.update(status=Status.QUEUED, claimed_at=now, updated_at=timezone.now())
+    if ids:
+        log.warning("reclaimed %d notifications from senders that went silent", len(ids))
+    return ids
+
+
+def batches(ids: list[int], size: int = BATCH) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+# Sending -----------------------------------------------------------------------------------------
+
+
+def send_notifications(ids: list[int], *, now: dt.datetime | None = None) -> SendReport:
+    """Sends the queued notifications `ids` (a batch claimed by `claim_due`)."""
+    now = now or timezone.now()
+    report = SendReport()
+    Notification.objects.filter(pk__in=ids, status=Status.QUEUED).update(
+        status=Status.SENDING, claimed_at=now, updated_at=timezone.now()
+    )
+    notifications = list(
+        Notification.objects.filter(pk__in=ids, status=Status.SENDING).select_related(
+            "customer", "customer__profile", "notification_type", "campaign"
+        )
+    )
+    report.notifications = len(notifications)
+    to_send = []
+    for notification, reason in zip(notifications, suppression_reasons(notifications, now), strict=True):
+        if reason:
+            notification.status, notification.status_reason = Status.SUPPRESSED, reason
+            notification.save(update_fields=["status", "status_reason", "updated_at"])
+            report.suppressed[reason.split(":")[0]] += 1
+        else:
+            to_send.append(notification)
+    create_deliveries(to_send)
+    report.add(send_deliveries(Delivery.objects.filter(notification__in=to_send), now))
+    finish(to_send, report, now)
+    return report
+
+
+def retry_due(*, now: dt.datetime | None = None) -> SendReport:
+    """Resends the deliveries whose transient failure has waited long enough."""
+    now = now or timezone.now()
+    due = Delivery.objects.filter(status=Delivery.Status.FAILED, next_attempt_at__lte=now)
+    report = send_deliveries(due, now)
+    notifications = list(Notification.objects.filter(status=Status.SENDING, deliveries__in=due.values("pk")).distinct())
+    finish(notifications, report, now)
+    return report
+
+
+def suppression_reasons(notifications: list[Notification], now: dt.datetime) -> list[str]:
+    """Why each notification must not go out now ("" = send it): the rules, checked again."""
+    customers = {n.customer_id for n in notifications}
+    sent_last_week = Counter(
+        Notification.objects.filter(customer_id__in=customers, status=Status.SENT, sent_at__gt=now - WEEK)
+        .values_list("customer_id", flat=True)
+        .iterator()
+    )
+    caps = dict(SegmentPolicy.objects.filter(is_active=True).values_list("segment_id", "weekly_cap"))
+    reasons = []
+    for n in notifications:
+        customer = n.customer
+        profile = getattr(customer, "profile", None)
+        segment = profile.segment_id if profile is not None else None
+        if customer.opt_out:
+            reasons.append("opted_out: the customer opted out after planning")
+        elif n.notification_type.slug in (customer.muted_types or []):
+            reasons.append("muted_type: the customer muted this type after planning")
+        elif customer.is_quiet_at(now):
+            reasons.append("quiet_hours: inside the customer's quiet hours at send time")
+        elif n.campaign_id and n.campaign.status != Campaign.Status.APPROVED:
+            reasons.append(f"campaign_{n.campaign.status}: the campaign is no longer running")
+        elif segment is not None and sent_last_week[customer.pk] >= caps.get(segment, 0):
+            reasons.append("weekly_cap: the segment's weekly cap was reached before sending")
+        else:
+            reasons.append("")
+            sent_last_week[customer.pk] += 1  # counts against the next one of the same batch
+    return reasons
+
+
+def create_deliveries(notifications: list[Notification]) -> None:
+    """One Delivery per active device, written before any provider call (a rerun adds none)."""
+    customers = {n.customer_id for n in notifications}
+    devices_of = defaultdict(list)
+    for device in active_devices(customers):
+        devices_of[device.customer_id].append(device)
+    rows = [
+        Delivery(notification=n, device=device, platform=device.platform)
+        for n in notifications
+        for device in devices_of[n.customer_id]
+    ]
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+
+
+def active_devices(customer_ids) -> list[Device]:
+    devices = list(Device.objects.filter(customer_id__in=customer_ids))
+    active = set()
+    for platform in Platform.values:
+        rows = [d.push_device_id for d in devices if d.platform == platform]
+        if rows:
+            model = push_device_model(platform)
+            live = model.objects.filter(pk__in=rows, active=True).values_list("pk", flat=True)
+            active |= {(platform, pk) for pk in live}
+    return [d for d in devices if (d.platform, d.push_device_id) in active]
+
+
+def send_deliveries(deliveries, now: dt.datetime) -> SendReport:
+    """Takes a lease on the deliveries not yet answered, sends them in one backend call, stores answers."""
+    report = SendReport()
+    lease = uuid.uuid4().hex
+    lease_until = now + dt.timedelta(seconds=settings.SEND_CLAIM_TIMEOUT_S)
+    claimable = Q(status=Delivery.Status.PENDING) | Q(status=Delivery.Status.FAILED)
+    free = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    ids = list(deliveries.values_list("pk", flat=True))
+    Delivery.objects.filter(claimable & free, pk__in=ids).update(lease=lease, next_attempt_at=lease_until)
+    mine = list(Delivery.objects.filter(pk__in=ids, lease=lease).select_related("notification__notification_type"))
+    if not mine:
+        return report
+    tokens = device_tokens(mine)
+    messages, by_id = [], {}
+    for delivery in mine:
+        token = tokens.get(delivery.device_id)
+        if token is None:  # the device was removed or deactivated since the delivery was written
+            delivery.status, delivery.error_code = Delivery.Status.DEAD_TOKEN, "device_gone"
+            delivery.lease, delivery.next_attempt_at = "", None
+            delivery.save(update_fields=["status", "error_code", "lease", "next_attempt_at"])
+            continue
+        messages.append(push_message(delivery, *token))
+        by_id[delivery.pk] = delivery
+    results = get_backend().send(messages) if messages else []
+    report.deliveries = len(results)
+    dead_devices = []
+    for result in results:
+        delivery = by_id[result.delivery_id]
+        delivery.attempts += 1
+        delivery.lease = ""
+        delivery.error_code, delivery.error_message = result.error_code, result.error_message
+        if result.outcome == Outcome.OK:
+            delivery.status, delivery.sent_at, delivery.next_attempt_at = Delivery.Status.SENT, now, None
+            delivery.provider_message_id = result.provider_message_id
+            report.delivered += 1
+        elif result.outcome == Outcome.TRANSIENT and delivery.attempts < settings.SEND_MAX_ATTEMPTS:
+            delivery.status = Delivery.Status.FAILED
+            wait = backoff(delivery.attempts, result.retry_after)
+            delivery.next_attempt_at = now + dt.timedelta(seconds=wait)
+            report.retrying += 1
+        elif result.outcome == Outcome.DEAD_TOKEN:
+            delivery.status, delivery.next_attempt_at = Delivery.Status.DEAD_TOKEN, None
+            dead_devices.append(delivery.device_id)
+        else:
+            delivery.status, delivery.next_attempt_at = Delivery.Status.GAVE_UP, None
+            report.failed += 1
+    Delivery.objects.bulk_update(
+        by_id.values(),
+        ["attempts", "lease", "error_code", "error_message", "status", "sent_at", "next_attempt_at"]
+        + ["provider_message_id"],
+        batch_size=500,
+    )
+    deactivate_devices(dead_devices)
+    return report
+
+
+def backoff(attempts: int, retry_after: float | None) -> float:
+    """Seconds to wait: Retry-After when the provider gave one, else 30 s × 2^(attempts-1) with full jitter."""
+    if retry_after:
+        return min(float(retry_after), BACKOFF_MAX_S)
+    ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempts - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not security)
+
+
+def device_tokens(deliveries: list[Delivery]) -> dict[int, tuple]:
+    """device id → (platform, token, p256dh, auth) for active devices."""
+    devices = {d.pk: d for d in Device.objects.filter(pk__in={x.device_id for x in deliveries if x.device_id})}
+    out = {}
+    for platform in Platform.values:
+        rows = {d.push_device_id: d.pk for d in devices.values() if d.platform == platform}
+        if not rows:
+            continue
+        model = push_device_model(platform)
+        fields = ["pk", "registration_id"] + (["p256dh", "auth"] if platform == Platform.WEBPUSH else [])
+        for values in model.objects.filter(pk__in=rows, active=True).values_list(*fields):
+            out[rows[values[0]]] = (platform, values[1], *(values[2:] or ("", "")))
+    return out
+
+
+def push_message(delivery: Delivery, platform: str, token: str, p256dh: str, auth: str) -> PushMessage:
+    n = delivery.notification
+    return PushMessage(
+        delivery_id=delivery.pk,
+        platform=platform,
+        token=token,
+        title=n.title,
+        body=n.body,
+        data=push_data(notification_id=n.pk, type_slug=n.notification_type.slug, item_ids=n.item_ids, link=n.link),
+        collapse_key=f"n{n.pk}",
+        ttl_seconds=n.notification_type.ttl_hours * 3600,
+        webpush_p256dh=p256dh,
+        webpush_auth=auth,
+    )
+
+
+def deactivate_devices(device_ids: list[int]) -> None:
+    for device in Device.objects.filter(pk__in=device_ids):
+        push_device_model(device.platform).objects.filter(pk=device.push_device_id).update(active=False)
+
+
+def finish(notifications: list[Notification], report: SendReport, now: dt.datetime) -> None:
+    """A notification is sent once any device accepted it, failed when none can any more."""
+    if not notifications:
+        return
+    states = defaultdict(set)
+    for notification_id, status in Delivery.objects.filter(notification__in=notifications).values_list(
+        "notification_id", "status"
+    ):
+        states[notification_id].add(status)
+    for n in notifications:
+        seen = states[n.pk]
+        if Delivery.Status.SENT in seen:
+            n.status, n.sent_at, n.status_reason = Status.SENT, now, ""
+            report.sent += 1
+        elif Delivery.Status.PENDING in seen or Delivery.Status.FAILED in seen:
+            continue  # retries pending
+        else:
+            n.status = Status.FAILED
+            n.status_reason = "no active device" if not seen else "every device failed: " + ", ".join(sorted(seen))
+            report.failed += 1
+        n.save(update_fields=["status", "sent_at", "status_reason", "updated_at"])
+
+
+def dispatch(*, now: dt.datetime | None = None, send=None) -> SendReport:
+    """One dispatcher pass: reclaim stale claims, claim what is due, send it, retry what waited.
+
+    `send` hands a batch of ids to a sender (default: in this process)."""
+    now = now or timezone.now()
+    send = send or (lambda batch: send_notifications(batch, now=now))
+    report = SendReport()
+    ids = reclaim_stale(now=now) + claim_due(now=now)
+    for batch in batches(ids):
+        result = send(batch)
+        if isinstance(result, SendReport):
+            report.add(result)
+    report.add(retry_due(now=now))
+    return report

@@ -1,0 +1,45 @@
+"""Celery tasks of planning and sending (queues `plan` and `send`, see CELERY_TASK_ROUTES)."""
+
+from celery import shared_task
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from campaigns import dispatcher, planner
+
+PLAN_SHARDS = 8
+
+
+def _moment(value: str | None):
+    return parse_datetime(value) if value else timezone.now()
+
+
+@shared_task(name="campaigns.plan")
+def plan(now: str | None = None, shards: int = PLAN_SHARDS) -> int:
+    """Hourly: splits the customers into id ranges and plans each range in its own task, so that
+    several worker hosts share the work. Returns how many shard tasks were sent."""
+    moment = _moment(now).isoformat()
+    ranges = planner.shard_ranges(shards)
+    for first, last in ranges:
+        plan_shard.delay(moment, first, last)
+    return len(ranges)
+
+
+@shared_task(name="campaigns.plan_shard", acks_late=True)
+def plan_shard(now: str, first_id: int, last_id: int) -> dict:
+    return planner.plan(now=_moment(now), first_id=first_id, last_id=last_id).as_dict()
+
+
+@shared_task(name="campaigns.dispatch")
+def dispatch(now: str | None = None) -> int:
+    """Every minute: claims what is due and hands it to senders in batches; returns the batches."""
+    moment = _moment(now)
+    sent = []
+    dispatcher.dispatch(now=moment, send=lambda batch: sent.append(send_batch.delay(batch, moment.isoformat())))
+    return len(sent)
+
+
+# acks_late: a worker killed mid-batch leaves the message to be redelivered; the lease on each
+# delivery and the notification statuses make the second run send only what was not answered.
+@shared_task(name="campaigns.send_batch", acks_late=True, reject_on_worker_lost=True)
+def send_batch(ids: list[int], now: str | None = None) -> dict:
+    return dispatcher.send_notifications(ids, now=_moment(now)).as_dict()

@@ -1,0 +1,301 @@
+"""The planner and the dispatcher (DESIGN.md, "Sending, exactly once in effect"), on MariaDB with
+the real FCM client code talking to the loopback gateway."""
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+
+from campaigns import dispatcher, planner
+from campaigns.models import Campaign, Delivery, Notification, SegmentPolicy
+from campaigns.push.loopback import LoopbackGateway
+from devices.models import Customer, Device
+from devices.services import device_register
+from recommender.models import CustomerProfile, Item, Segment
+from tests.factories import ItemFactory
+
+NOW = dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.UTC)  # a Sunday; Europe switches to summer time on 29 March
+
+
+def profile_for(customer, *, segment="loyal", best_local_hour=19, items=("sku-1", "sku-2", "sku-3"), reason="viewed"):
+    """Best hour of the week: `best_local_hour` on every day, then everything else."""
+    first = [d * 24 + best_local_hour for d in range(7)]
+    ranking = first + [h for h in range(168) if h not in first]
+    return CustomerProfile.objects.create(
+        customer=customer,
+        segment=Segment.objects.get(slug=segment),
+        top_items=[{"item_id": i, "score": 1.0 - n / 10, "reason": reason} for n, i in enumerate(items)],
+        best_hours=ranking,
+        predicted_open_rate=0.2,
+        computed_at=NOW,
+    )
+
+
+@pytest.fixture
+def catalog(db):
+    return [ItemFactory(external_id=f"sku-{i}", title=f"Product {i}") for i in range(1, 7)]
+
+
+def customer(external_id, zone="Europe/Berlin", **fields):
+    return Customer.objects.create(external_id=external_id, timezone=zone, **fields)
+
+
+@pytest.fixture
+def quiet_planner(settings):
+    # No exploration and no control group unless a test asks: the choices are then exact.
+    settings.PLAN_EXPLORATION = 0.0
+    settings.PLAN_CONTROL_SHARE = 0.0
+    return settings
+
+
+def planned(c) -> list[Notification]:
+    return list(Notification.objects.filter(customer=c).order_by("scheduled_for"))
+
+
+def test_plans_each_customer_at_their_best_local_hour_with_available_fresh_items(catalog, quiet_planner):
+    berlin, tokyo = customer("berlin"), customer("tokyo", "Asia/Tokyo")
+    profile_for(berlin)
+    profile_for(tokyo, best_local_hour=8)
+    Item.objects.filter(external_id="sku-1").update(available=False)
+    report = planner.plan(now=NOW)
+    assert report.planned == 2
+    (b,) = planned(berlin)
+    (t,) = planned(tokyo)
+    assert b.scheduled_for == dt.datetime(2026, 3, 1, 18, tzinfo=dt.UTC)  # 19:00 in Berlin (UTC+1)
+    assert t.scheduled_for == dt.datetime(2026, 3, 1, 23, tzinfo=dt.UTC)  # 08:00 on Monday in Tokyo
+    assert "sku-1" not in b.item_ids and b.item_ids[0] == "sku-2"
+    assert b.status == Notification.Status.PLANNED and b.explanation["hour_choice"] == "best allowed hour"
+    assert b.notification_type.policies.filter(segment__slug="loyal").exists()
+    assert b.propensity == 1.0 and not b.is_exploration
+
+
+def test_planning_twice_creates_nothing_new(catalog, quiet_planner):
+    profile_for(customer("a"))
+    assert planner.plan(now=NOW).planned == 1
+    again = planner.plan(now=NOW + dt.timedelta(hours=1))
+    assert again.planned == 0 and Notification.objects.count() == 1
+
+
+def test_opted_out_muted_and_uncontacted_segments_get_nothing(catalog, quiet_planner):
+    profile_for(customer("out", opt_out=True))
+    muted = customer(
+        "muted", muted_types=[t.slug for t in SegmentPolicy.objects.get(segment__slug="loyal").allowed_types.all()]
+    )
+    profile_for(muted)
+    SegmentPolicy.objects.filter(segment__slug="lost").update(weekly_cap=0)
+    profile_for(customer("lost"), segment="lost")
+    report = planner.plan(now=NOW)
+    assert report.planned == 0 and Notification.objects.count() == 0
+    assert report.skipped == {"opted_out": 1, "nothing_to_say": 1, "segment_not_contacted": 1}
+
+
+def test_quiet_hours_are_never_chosen_across_a_daylight_saving_change(catalog, quiet_planner):
+    import datetime as _dt
+
+    c = customer("night-owl", quiet_hours_start=_dt.time(18), quiet_hours_end=_dt.time(23))
+    profile_for(c, best_local_hour=19)
+    summer = dt.datetime(2026, 3, 28, 22, 30, tzinfo=dt.UTC)  # the night clocks go forward in Berlin
+    planner.plan(now=summer)
+    (n,) = planned(c)
+    assert not c.is_quiet_at(n.scheduled_for)
+    local = n.scheduled_for.astimezone(c.zone)
+    assert local.utcoffset() == dt.timedelta(hours=2) and local.minute == 0
+
+
+def test_weekly_cap_counts_what_was_sent_and_planned(catalog, quiet_planner):
+    c = customer("capped")
+    profile_for(c, segment="at-risk")  # cap 1 a week
+    planner.plan(now=NOW)
+    assert planner.plan(now=NOW + dt.timedelta(days=1)).skipped == {"weekly_cap": 1}
+    assert len(planned(c)) == 1
+
+
+def test_items_shown_in_the_last_week_are_not_shown_again(catalog, quiet_planner):
+    c = customer("fresh")
+    profile_for(c, segment="champions", items=("sku-1", "sku-2", "sku-3", "sku-4", "sku-5", "sku-6"))
+    planner.plan(now=NOW)
+    planner.plan(now=NOW + dt.timedelta(days=1))
+    first, second = planned(c)
+    assert not set(first.item_ids) & set(second.item_ids)
+
+
+def test_cart_reminder_when_something_is_left_in_the_cart(catalog, quiet_planner):
+    c = customer("cart")
+    profile_for(c, segment="new", reason="in_cart")
+    planner.plan(now=NOW)
+    (n,) = planned(c)
+    assert n.notification_type.slug == "cart-recovery" and n.title.startswith("Still thinking about Product 1")
+
+
+def test_control_group_is_held_back_and_never_sent(catalog, quiet_planner):
+    quiet_planner.PLAN_CONTROL_SHARE = 0.5
+    for i in range(40):
+        profile_for(customer(f"c{i}"))
+    report = planner.plan(now=NOW)
+    held = Notification.objects.filter(status=Notification.Status.SUPPRESSED)
+    assert 8 <= report.control == held.count() <= 32 and report.planned + report.control == 40
+    assert all("Control group" in n.status_reason for n in held)
+    dispatcher.dispatch(now=NOW + dt.timedelta(days=1))
+    assert not Delivery.objects.filter(notification__in=held).exists()
+    # The same people stay held back.
+    assert planner.in_control_group(1, "auto", 0.5) == planner.in_control_group(1, "auto", 0.5)
+
+
+def test_exploration_is_logged_with_its_probability(catalog, quiet_planner):
+    quiet_planner.PLAN_EXPLORATION = 0.5
+    for i in range(60):
+        profile_for(customer(f"e{i}"))
+    planner.plan(now=NOW)
+    notes = list(Notification.objects.all())
+    explored = [n for n in notes if n.is_exploration]
+    assert 10 <= len(explored) <= 50
+    for n in notes:
+        allowed = 24  # no quiet hours: every hour of the window is allowed
+        expected = 0.5 / allowed if n.is_exploration else 0.5 + 0.5 / allowed
+        assert n.propensity == pytest.approx(expected, abs=1e-5)
+
+
+def test_low_expected_value_sends_are_skipped(catalog, quiet_planner):
+    quiet_planner.PLAN_PUSH_COST = 0.05
+    profile_for(customer("keen"))  # P(open) 0.2
+    dull = customer("dull")
+    p = profile_for(dull)
+    p.predicted_open_rate = 0.01
+    p.save()
+    report = planner.plan(now=NOW)
+    assert report.planned == 1 and report.skipped == {"low_expected_value": 1}
+    assert not planned(dull)
+
+
+def test_a_campaign_at_a_fixed_local_time_goes_through_the_same_caps(catalog, quiet_planner, alice):
+    from campaigns.models import NotificationType
+
+    campaign = Campaign.objects.create(
+        name="Spring sale",
+        notification_type=NotificationType.objects.get(slug="sale-promotions"),
+        starts_at=NOW,
+        ends_at=NOW + dt.timedelta(days=3),
+        timing=Campaign.Timing.FIXED_LOCAL_TIME,
+        fixed_local_time=dt.time(10, 15),
+        control_share=0,
+        status=Campaign.Status.APPROVED,
+    )
+    campaign.segments.add(Segment.objects.get(slug="loyal"))
+    inside, outside = customer("inside"), customer("outside")
+    profile_for(inside)
+    profile_for(outside, segment="champions")
+    planner.plan(now=NOW)
+    (n,) = planned(inside)
+    assert n.campaign == campaign and n.scheduled_for == dt.datetime(2026, 3, 1, 9, 15, tzinfo=dt.UTC)
+    assert planned(outside)[0].campaign is None  # not in the audience: the automation instead
+
+
+# --- dispatching -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    gw = LoopbackGateway(record=str(tmp_path / "fcm.jsonl"), seed=1).start()
+    with override_settings(PUSH_BACKEND="fcm", FCM_ENDPOINT=gw.url, FCM_PROJECT_ID="optimus-test"):
+        yield gw
+    gw.stop()
+
+
+def received(gateway) -> list[dict]:
+    gateway._record.flush()
+    return [json.loads(line) for line in Path(gateway._record.name).read_text().splitlines()]
+
+
+def with_phone(external_id, token, **fields):
+    c = customer(external_id, **fields)
+    device_register(customer=c, platform="fcm", token=token)
+    profile_for(c)
+    return c
+
+
+def test_due_notifications_are_delivered_once_with_their_payload(catalog, quiet_planner, gateway):
+    c = with_phone("phone", "tok-phone")
+    planner.plan(now=NOW)
+    (n,) = planned(c)
+    assert dispatcher.dispatch(now=n.scheduled_for - dt.timedelta(minutes=1)).sent == 0  # not due yet
+    report = dispatcher.dispatch(now=n.scheduled_for)
+    assert report.sent == 1 and report.delivered == 1
+    n.refresh_from_db()
+    assert n.status == Notification.Status.SENT
+    (delivery,) = n.deliveries.all()
+    assert delivery.status == Delivery.Status.SENT and delivery.provider_message_id
+    (message,) = [r["message"] for r in received(gateway)]
+    assert message["token"] == "tok-phone"
+    assert message["data"]["notification_id"] == str(n.pk) and json.loads(message["data"]["item_ids"]) == n.item_ids
+    assert message["android"]["collapse_key"] == f"n{n.pk}"
+    assert dispatcher.dispatch(now=n.scheduled_for + dt.timedelta(hours=1)).sent == 0
+    assert len(received(gateway)) == 1
+
+
+def test_rules_are_checked_again_at_send_time(catalog, quiet_planner, gateway):
+    opted = with_phone("opted", "tok-1")
+    muted = with_phone("muted", "tok-2")
+    planner.plan(now=NOW)
+    Customer.objects.filter(pk=opted.pk).update(opt_out=True)
+    kind = planned(muted)[0].notification_type.slug
+    Customer.objects.filter(pk=muted.pk).update(muted_types=[kind])
+    report = dispatcher.dispatch(now=NOW + dt.timedelta(days=1))
+    assert report.sent == 0 and dict(report.suppressed) == {"opted_out": 1, "muted_type": 1}
+    assert received(gateway) == []
+
+
+def test_dead_tokens_deactivate_the_device_and_transient_errors_are_retried_alone(catalog, quiet_planner, gateway):
+    dead = with_phone("dead", "dead-1")
+    busy = customer("busy")
+    device_register(customer=busy, platform="fcm", token="ok-token")
+    device_register(customer=busy, platform="fcm", token="throttle-1")
+    profile_for(busy)
+    planner.plan(now=NOW)
+    sent_at = NOW + dt.timedelta(days=1)
+    report = dispatcher.dispatch(now=sent_at)
+    assert report.retrying == 1
+    device = Device.objects.get(customer=dead)
+    assert device.push_device_model.objects.get(pk=device.push_device_id).active is False
+    assert planned(dead)[0].status == Notification.Status.FAILED
+    note = planned(busy)[0]
+    assert note.status == Notification.Status.SENT  # one device accepted it
+    failed = note.deliveries.get(status=Delivery.Status.FAILED)
+    assert failed.attempts == 1 and failed.next_attempt_at > sent_at
+    before = len(received(gateway))
+    dispatcher.retry_due(now=failed.next_attempt_at + dt.timedelta(seconds=1))
+    retried = received(gateway)[before:]
+    assert [r["message"]["token"] for r in retried] == ["throttle-1"]  # only what failed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_never_claim_the_same_notification():
+    Segment.objects.get(slug="loyal")
+    c = customer("many")
+    from campaigns.models import NotificationType
+
+    kind = NotificationType.objects.get(slug="newsletter")
+    Notification.objects.bulk_create(
+        Notification(
+            customer=c, notification_type=kind, idempotency_key=f"k{i}", scheduled_for=NOW, title="t", body="b"
+        )
+        for i in range(400)
+    )
+    claims: list[list[int]] = []
+
+    def claim():
+        try:
+            claims.append(dispatcher.claim_due(now=NOW, limit=150))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [i for claim in claims for i in claim]
+    assert len(everything) == len(set(everything)) == min(400, 150 * 4)
