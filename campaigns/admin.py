@@ -12,8 +12,17 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns import services
-from campaigns.models import Campaign, Delivery, Feedback, Notification, NotificationType, SegmentPolicy
-from devices.models import Customer
+from campaigns.models import (
+    Campaign,
+    Delivery,
+    Feedback,
+    Notification,
+    NotificationType,
+    SegmentPolicy,
+    SendingSwitch,
+)
+from devices import admin as devices_admin
+from devices.models import Customer, Device
 from optimus_site.admin_tools import (
     ChoiceFilter,
     ReadOnlyAdmin,
@@ -33,6 +42,11 @@ RECENT_NOTIFICATIONS = 10
 
 class ReadOnlyInline(ReadOnlyInlineMixin, admin.TabularInline):
     pass
+
+
+def _can_steer_sending(request: HttpRequest) -> bool:
+    """Who may send now, cancel and send tests: whoever may run campaigns (marketers included)."""
+    return request.user.has_perm("campaigns.change_campaign")
 
 
 # --- Types and policies ---------------------------------------------------------------------
@@ -313,7 +327,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     ordering = ("-id",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = (export_as_csv,)
+    actions = ("send_now", "cancel", export_as_csv)
     inlines = (DeliveryInline, FeedbackInline)
     csv_columns = {
         "id": "notification_id",
@@ -350,6 +364,27 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.display(description="explanation")
     def explanation_pretty(self, obj: Notification) -> str:
         return pretty_json(obj.explanation)
+
+    def has_steer_permission(self, request: HttpRequest) -> bool:
+        return _can_steer_sending(request)
+
+    @admin.action(description="Send selected planned notifications now", permissions=["steer"])
+    def send_now(self, request: HttpRequest, queryset) -> None:
+        n = services.notifications_send_now(notifications=queryset, by=request.user)
+        rest = "" if n == queryset.count() else "; only planned ones can be sent now"
+        self.message_user(
+            request,
+            f"{n} notification{pluralize(n)} due now: the dispatcher sends within a minute{rest}",
+            messages.SUCCESS if n else messages.WARNING,
+        )
+
+    @admin.action(description="Cancel selected notifications", permissions=["steer"])
+    def cancel(self, request: HttpRequest, queryset) -> None:
+        n = services.notifications_cancel(notifications=queryset, by=request.user)
+        rest = "" if n == queryset.count() else "; those already sending or sent cannot be"
+        self.message_user(
+            request, f"{n} notification{pluralize(n)} cancelled{rest}", messages.SUCCESS if n else messages.WARNING
+        )
 
 
 def _notification_link(notification: Notification) -> str:
@@ -477,3 +512,59 @@ class CustomerAdmin(_BaseCustomerAdmin):
 
 admin.site.unregister(Customer)
 admin.site.register(Customer, CustomerAdmin)
+
+
+# --- Operator controls ------------------------------------------------------------------------
+
+
+@admin.register(SendingSwitch)
+class SendingSwitchAdmin(admin.ModelAdmin):
+    """The global kill switch: one row; tick "paused" and save to stop every send at once."""
+
+    fields = ("paused", "reason", "changed_by", "changed_at")
+    readonly_fields = ("changed_by", "changed_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        from django.shortcuts import redirect
+        from django.urls import reverse
+
+        return redirect(reverse("admin:campaigns_sendingswitch_change", args=[SendingSwitch.current().pk]))
+
+    def save_model(self, request: HttpRequest, obj: SendingSwitch, form, change: bool) -> None:
+        # Through the services, so the change is recorded and races resolve in the database.
+        if obj.paused:
+            services.sending_pause(by=request.user, reason=obj.reason)
+        else:
+            services.sending_resume(by=request.user)
+        obj.refresh_from_db()
+
+
+class DeviceAdmin(devices_admin.DeviceAdmin):
+    """Adds "send a test push" to the device list."""
+
+    actions = (*devices_admin.DeviceAdmin.actions, "send_test") if devices_admin.DeviceAdmin.actions else ("send_test",)
+
+    @admin.action(description="Send a test push to the selected devices", permissions=["steer"])
+    def send_test(self, request: HttpRequest, queryset) -> None:
+        for device in queryset[:20]:
+            try:
+                result = services.device_test_send(device=device, by=request.user)
+            except ValueError as exc:
+                self.message_user(request, f"{device}: {exc}", messages.WARNING)
+                continue
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            detail = result.provider_message_id if result.ok else f"{result.error_code} {result.error_message}"
+            self.message_user(request, f"{device}: {result.outcome} {detail}".strip(), level)
+
+    def has_steer_permission(self, request: HttpRequest) -> bool:
+        return _can_steer_sending(request)
+
+
+admin.site.unregister(Device)
+admin.site.register(Device, DeviceAdmin)

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery, Notification, SegmentPolicy
 from campaigns.push import Outcome, PushMessage, get_backend, push_data
+from campaigns.services import sending_paused
 from devices.models import Device, Platform, push_device_model
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,12 @@ def send_notifications(ids: list[int], *, now: dt.datetime | None = None) -> Sen
     """Sends the queued notifications `ids` (a batch claimed by `claim_due`)."""
     now = now or timezone.now()
     report = SendReport()
+    if sending_paused():
+        # Back to planned, due as they were: the first pass after resuming sends them.
+        Notification.objects.filter(pk__in=ids, status__in=(Status.QUEUED, Status.SENDING)).update(
+            status=Status.PLANNED, claimed_at=None, updated_at=timezone.now()
+        )
+        return report
     Notification.objects.filter(pk__in=ids, status=Status.QUEUED).update(
         status=Status.SENDING, claimed_at=now, updated_at=timezone.now()
     )
@@ -142,6 +149,8 @@ def send_notifications(ids: list[int], *, now: dt.datetime | None = None) -> Sen
 def retry_due(*, now: dt.datetime | None = None) -> SendReport:
     """Resends the deliveries whose transient failure has waited long enough."""
     now = now or timezone.now()
+    if sending_paused():
+        return SendReport()
     due = Delivery.objects.filter(status=Delivery.Status.FAILED, next_attempt_at__lte=now)
     report = send_deliveries(due, now)
     notifications = list(Notification.objects.filter(status=Status.SENDING, deliveries__in=due.values("pk")).distinct())
@@ -335,6 +344,9 @@ def dispatch(*, now: dt.datetime | None = None, send=None) -> SendReport:
     now = now or timezone.now()
     send = send or (lambda batch: send_notifications(batch, now=now))
     report = SendReport()
+    if sending_paused():
+        log.warning("dispatch: sending is paused (kill switch); nothing claimed")
+        return report
     ids = reclaim_stale(now=now) + claim_due(now=now)
     for batch in batches(ids):
         result = send(batch)

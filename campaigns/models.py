@@ -254,3 +254,27 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} for notification {self.notification_id}"
+
+
+class SendingSwitch(models.Model):
+    """The global kill switch: while paused, nothing is claimed or handed to a provider.
+
+    One row (pk 1). Planning goes on, so resuming sends what is due from then on.
+    """
+
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=200, blank=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sending switch"
+        verbose_name_plural = "sending switch"
+
+    def __str__(self) -> str:
+        return "Sending is PAUSED" if self.paused else "Sending is on"
+
+    @classmethod
+    def current(cls) -> "SendingSwitch":
+        switch, _ = cls.objects.get_or_create(pk=1)
+        return switch

@@ -1,14 +1,16 @@
 """Writes about campaigns and notifications: the status changes a marketer makes, the feedback
 phones report."""
 
+import datetime as dt
 import logging
 
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, router, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from campaigns.models import Campaign, Feedback, Notification
+from campaigns.models import Campaign, Delivery, Feedback, Notification, SendingSwitch
 from campaigns.selectors import VISIBLE_TO_CUSTOMER
 
 logger = logging.getLogger(__name__)
@@ -113,3 +115,110 @@ def feedback_record(*, customer_id: int, notification_id: int, action: str, at, 
     if Notification.objects.filter(pk=notification_id, customer_id=customer_id, status__in=visible).exists():
         return FeedbackOutcome.REPEAT
     return FeedbackOutcome.NOT_FOUND
+
+
+# --- Operator controls ------------------------------------------------------------------------
+# Each is recorded in the admin's history of the object (who, when, what), as the admin's own
+# edits are, so "who paused sending?" has an answer.
+
+
+def record(*, by: AbstractBaseUser | None, objects, message: str) -> None:
+    objects = list(objects)
+    if by is not None and getattr(by, "pk", None) and objects:
+        LogEntry.objects.log_actions(by.pk, objects, CHANGE, message, single_object=len(objects) == 1)
+    logger.info("%s by %s on %d object(s)", message, by, len(objects))
+
+
+def sending_paused() -> bool:
+    return SendingSwitch.objects.filter(pk=1, paused=True).exists()
+
+
+def sending_pause(*, by: AbstractBaseUser | None, reason: str = "") -> bool:
+    """The kill switch: nothing is claimed or sent until `sending_resume`. False if already paused."""
+    switch = SendingSwitch.current()
+    changed = SendingSwitch.objects.filter(pk=switch.pk, paused=False).update(
+        paused=True, reason=reason[:200], changed_by=by if by and by.pk else None, changed_at=timezone.now()
+    )
+    if changed:
+        record(by=by, objects=[switch], message=f"Paused all sending: {reason or 'no reason given'}")
+    return bool(changed)
+
+
+def sending_resume(*, by: AbstractBaseUser | None) -> bool:
+    switch = SendingSwitch.current()
+    changed = SendingSwitch.objects.filter(pk=switch.pk, paused=True).update(
+        paused=False, reason="", changed_by=by if by and by.pk else None, changed_at=timezone.now()
+    )
+    if changed:
+        record(by=by, objects=[switch], message="Resumed sending")
+    return bool(changed)
+
+
+def notifications_cancel(*, notifications, by: AbstractBaseUser | None) -> int:
+    """Planned or queued (not yet handed to a sender) → cancelled. Returns how many."""
+    ids = list(
+        notifications.filter(status__in=(Notification.Status.PLANNED, Notification.Status.QUEUED)).values_list(
+            "pk", flat=True
+        )
+    )
+    n = Notification.objects.filter(
+        pk__in=ids, status__in=(Notification.Status.PLANNED, Notification.Status.QUEUED)
+    ).update(status=Notification.Status.CANCELLED, status_reason=f"Cancelled by {by}", updated_at=timezone.now())
+    record(by=by, objects=Notification.objects.filter(pk__in=ids), message="Cancelled")
+    return n
+
+
+def notifications_send_now(*, notifications, by: AbstractBaseUser | None) -> int:
+    """Planned → due now: the next dispatcher pass (within a minute) sends them. Returns how many."""
+    now = timezone.now()
+    ids = list(notifications.filter(status=Notification.Status.PLANNED).values_list("pk", flat=True))
+    n = Notification.objects.filter(pk__in=ids, status=Notification.Status.PLANNED).update(
+        scheduled_for=now, updated_at=now
+    )
+    record(by=by, objects=Notification.objects.filter(pk__in=ids), message="Send now")
+    return n
+
+
+def device_test_send(*, device, by: AbstractBaseUser | None, title: str = "Test from Optimus"):
+    """Sends one test push to `device` right away, through the configured backend; returns the
+    PushResult. Nothing is stored as a notification: a test is not a decision."""
+    from campaigns.dispatcher import device_tokens
+    from campaigns.push import PushMessage, get_backend, push_data
+
+    token = device_tokens([Delivery(device=device, platform=device.platform)]).get(device.pk)
+    if token is None:
+        raise ValueError("This device is no longer active: the app has to register it again.")
+    platform, value, p256dh, auth = token
+    message = PushMessage(
+        delivery_id=f"test-{device.pk}",
+        platform=platform,
+        token=value,
+        title=title,
+        body=f"Sent by {by} from the Optimus admin.",
+        data=push_data(notification_id="test", type_slug="test", item_ids=[], link=""),
+        collapse_key=f"test{device.pk}",
+        ttl_seconds=600,
+        webpush_p256dh=p256dh,
+        webpush_auth=auth,
+    )
+    (result,) = get_backend().send([message])
+    record(by=by, objects=[device], message=f"Test push: {result.outcome} {result.error_code}".strip())
+    return result
+
+
+def cleanup(*, now=None, delivery_days: int = 180) -> dict:
+    """Nightly: removes devices whose token the provider declared dead (their deliveries stay,
+    without a device) and deliveries older than `delivery_days`."""
+    from devices.models import Device, Platform, push_device_model
+
+    now = now or timezone.now()
+    removed_devices = 0
+    for platform in Platform.values:
+        model = push_device_model(platform)
+        dead = list(model.objects.filter(active=False).values_list("pk", flat=True))
+        handles = Device.objects.filter(platform=platform, push_device_id__in=dead)
+        removed_devices += handles.count()
+        handles.delete()
+        model.objects.filter(pk__in=dead).delete()
+    old, _ = Delivery.objects.filter(created_at__lt=now - dt.timedelta(days=delivery_days)).delete()
+    return {"devices_removed": removed_devices, "deliveries_removed": old}

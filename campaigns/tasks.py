@@ -43,3 +43,11 @@ def dispatch(now: str | None = None) -> int:
 @shared_task(name="campaigns.send_batch", acks_late=True, reject_on_worker_lost=True)
 def send_batch(ids: list[int], now: str | None = None) -> dict:
     return dispatcher.send_notifications(ids, now=_moment(now)).as_dict()
+
+
+@shared_task(name="campaigns.cleanup")
+def cleanup() -> dict:
+    """Nightly: dead devices and old deliveries (see services.cleanup)."""
+    from campaigns.services import cleanup as run
+
+    return run()

@@ -299,3 +299,74 @@ def test_two_dispatchers_never_claim_the_same_notification():
         t.join()
     everything = [i for claim in claims for i in claim]
     assert len(everything) == len(set(everything)) == min(400, 150 * 4)
+
+
+# --- operator controls -----------------------------------------------------------------------
+
+
+def test_the_kill_switch_stops_every_send_until_resumed(catalog, quiet_planner, gateway, alice):
+    from django.contrib.admin.models import LogEntry
+
+    from campaigns import services
+
+    c = with_phone("switch", "tok-switch")
+    planner.plan(now=NOW)
+    later = NOW + dt.timedelta(days=1)
+    assert services.sending_pause(by=alice, reason="wrong prices in the feed")
+    assert not services.sending_pause(by=alice)  # already paused
+    assert dispatcher.dispatch(now=later).sent == 0
+    # A batch already handed to a sender goes back to planned instead of out.
+    (n,) = planned(c)
+    Notification.objects.filter(pk=n.pk).update(status=Notification.Status.QUEUED)
+    dispatcher.send_notifications([n.pk], now=later)
+    n.refresh_from_db()
+    assert n.status == Notification.Status.PLANNED and received(gateway) == []
+    assert services.sending_resume(by=alice)
+    assert dispatcher.dispatch(now=later).sent == 1
+    history = list(LogEntry.objects.filter(user=alice).values_list("change_message", flat=True))
+    assert "Paused all sending: wrong prices in the feed" in history and "Resumed sending" in history
+
+
+def test_marketers_send_now_and_cancel_from_the_admin_and_it_is_recorded(catalog, quiet_planner, mia, charlie, client):
+    from django.contrib.admin.models import LogEntry
+
+    first, second = customer("first"), customer("second")
+    profile_for(first)
+    profile_for(second)
+    planner.plan(now=NOW)
+    (a,), (b,) = planned(first), planned(second)
+    url = "/admin/campaigns/notification/"
+    client.force_login(charlie)
+    assert client.post(url, {"action": "send_now", "_selected_action": [a.pk]}).status_code == 403
+    client.force_login(mia)
+    client.post(url, {"action": "send_now", "_selected_action": [a.pk]})
+    client.post(url, {"action": "cancel", "_selected_action": [b.pk]})
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.scheduled_for <= dt.datetime.now(tz=dt.UTC) and a.status == Notification.Status.PLANNED
+    assert b.status == Notification.Status.CANCELLED and "mia" in b.status_reason
+    assert set(LogEntry.objects.filter(user=mia).values_list("change_message", flat=True)) == {"Send now", "Cancelled"}
+
+
+def test_a_test_push_goes_to_the_device_right_away(db, gateway, alice, client):
+    c = customer("tester")
+    device, _ = device_register(customer=c, platform="fcm", token="tok-test")
+    client.force_login(alice)
+    response = client.post(
+        "/admin/devices/device/", {"action": "send_test", "_selected_action": [device.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    (message,) = [r["message"] for r in received(gateway)]
+    assert message["token"] == "tok-test" and message["data"]["type"] == "test"
+    assert not Notification.objects.exists()
+
+
+def test_cleanup_removes_dead_devices_and_keeps_their_delivery_history(catalog, quiet_planner, gateway):
+    from campaigns import services
+
+    c = with_phone("gone", "dead-2")
+    planner.plan(now=NOW)
+    dispatcher.dispatch(now=NOW + dt.timedelta(days=1))
+    assert services.cleanup()["devices_removed"] == 1
+    assert not Device.objects.filter(customer=c).exists()
+    assert Delivery.objects.filter(notification__customer=c, device__isnull=True).count() == 1
