@@ -530,11 +530,11 @@ class SendingSwitchAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
-        from django.shortcuts import redirect
-        from django.urls import reverse
+    list_display = ("__str__", "reason", "changed_by", "changed_at")
 
-        return redirect(reverse("admin:campaigns_sendingswitch_change", args=[SendingSwitch.current().pk]))
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        SendingSwitch.current()  # the one row always exists, so there is always something to click
+        return super().changelist_view(request, extra_context)
 
     def save_model(self, request: HttpRequest, obj: SendingSwitch, form, change: bool) -> None:
         # Through the services, so the change is recorded and races resolve in the database.

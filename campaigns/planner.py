@@ -461,6 +461,8 @@ def open_predictor():
         from recommender.click import OpenPredictor
 
         predictor = OpenPredictor.latest()
+        if predictor.version_id is None:  # no training run yet: its answer would be the bare prior
+            predictor = None
     except (ImportError, LookupError, FileNotFoundError):
         predictor = None
 

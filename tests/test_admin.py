@@ -25,7 +25,7 @@ from django_celery_beat.models import (
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice, WNSDevice
 
 from campaigns import services
-from campaigns.models import Campaign, Delivery, Feedback, Notification, NotificationType
+from campaigns.models import Campaign, Delivery, Feedback, Notification, NotificationType, SendingSwitch
 from devices.models import ApiKey, Customer, CustomerToken, Device, Platform
 from optimus_site.admin_tools import export_as_csv
 from recommender.models import CustomerProfile, ModelVersion, Segment
@@ -64,6 +64,7 @@ NO_ADD = {
     "campaigns.notification",
     "campaigns.delivery",
     "campaigns.feedback",
+    "campaigns.sendingswitch",
 }
 CSV_EXPORTS = {
     "devices.customer",
@@ -148,6 +149,7 @@ def add_activity(campaign: Campaign) -> Customer:
 @pytest.fixture
 def world(customer):
     """At least one row of every registered model."""
+    SendingSwitch.current()
     campaign = make_campaign()
     campaign.segments.set(Segment.objects.order_by("priority")[:2])
     add_activity(campaign)
