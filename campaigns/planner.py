@@ -9,7 +9,8 @@ decides, in this order:
    control share) is held back as a control group — recorded as a suppressed notification, so
    uplift can be measured, never sent;
 2. **how often**: the segment's weekly cap, counting everything planned or sent from 7 days ago
-   to the end of the window, and at most one notification per customer per local day;
+   to the end of the window, spread over the week (automated sends at least PACING × 7 days / cap
+   apart), and at most one notification per customer per local day;
 3. **when**: the best-ranked hour of the window in the customer's time zone outside their quiet
    hours; with probability PLAN_EXPLORATION another allowed hour, chosen uniformly, so the
    send-time model keeps learning — the probability of the chosen hour is stored (`propensity`)
@@ -58,6 +59,7 @@ COUNTED = (
     Notification.Status.SENT,
 )
 DEFAULT_OPEN_RATE = 0.05  # before any model knows better
+PACING = 0.8  # automated sends are at least this × (7 days / weekly cap) apart
 # Types that only make sense for some items: the reason an item must have for the type to apply.
 TYPE_NEEDS_REASON = {"cart-recovery": "in_cart", "reorder-reminder": "bought_before", "review-request": "bought_before"}
 PREFERRED_TYPES = ("cart-recovery", "reorder-reminder")  # when they apply, they are the message
@@ -232,6 +234,15 @@ class Planner:
                 return skip.update(["nothing_to_say"])
 
         slot, propensity, explored = self.choose_slot(c, slots, profile, campaign)
+        last_sent = max(c.last_type.values(), default=None)
+        if (
+            campaign is None
+            and last_sent is not None
+            and slot.starts_at - last_sent < PACING * WEEK / policy.weekly_cap
+        ):
+            # Spread the week's allowance instead of spending it on consecutive days: fatigue
+            # builds with pushes close together.
+            return skip.update(["paced"])
         if slot.local_date.isoformat() in c.days_taken:
             # Not another hour of the same day, nor a worse hour of the next day: a later run,
             # whose window holds that day's best hours, plans it.
