@@ -139,7 +139,7 @@ class Planner:
 
     def plan_chunk(self, pks: list[int]) -> None:
         customers = Customer.objects.filter(pk__in=pks).only(
-            "pk", "timezone", "opt_out", "quiet_hours_start", "quiet_hours_end", "muted_types"
+            "pk", "external_id", "timezone", "opt_out", "quiet_hours_start", "quiet_hours_end", "muted_types"
         )
         profiles = {
             p.customer_id: p
@@ -262,7 +262,7 @@ class Planner:
             explored=explored,
             pushes_last_week=c.pushes_last_week,
             weekly_cap=policy.weekly_cap,
-            in_control=in_control_group(c.customer.pk, key_owner, control_share),
+            in_control=in_control_group(c.customer.external_id, key_owner, control_share),
             idempotency_key=f"{c.customer.pk}:{key_owner}:{slot.local_date.isoformat()}",
         )
 
@@ -277,7 +277,8 @@ class Planner:
         if campaign is not None and campaign.timing == Campaign.Timing.FIXED_LOCAL_TIME:
             return best, 1.0, False
         # Seeded by customer and date, so a rerun of the same window makes the same choice.
-        rng = random.Random(f"{c.customer.pk}:{best.local_date.isoformat()}")  # noqa: S311 (not security)
+        # By external id, not primary key: the same person draws the same after a restore or replay.
+        rng = random.Random(f"{c.customer.external_id}:{best.local_date.isoformat()}")  # noqa: S311 (not security)
         chosen = rng.choice(ordered) if len(ordered) > 1 and rng.random() < self.exploration else best
         share = self.exploration / len(ordered) if len(ordered) > 1 else 0.0
         propensity = share + (1 - self.exploration if len(ordered) > 1 else 1.0) * (chosen == best)
@@ -434,9 +435,9 @@ def expected_value(p_open: float, content_value: float, pushes_last_week: int) -
     return p_open * content_value - settings.PLAN_PUSH_COST * (1 + pushes_last_week)
 
 
-def in_control_group(customer_id: int, owner: str, share: float) -> bool:
+def in_control_group(external_id: str, owner: str, share: float) -> bool:
     """A stable draw per (customer, automation or campaign): the same people stay held back."""
-    digest = hashlib.sha256(f"{customer_id}:{owner}".encode()).digest()
+    digest = hashlib.sha256(f"{external_id}:{owner}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 

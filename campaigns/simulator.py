@@ -44,7 +44,7 @@ from recommender.ml.blend import FitOptions
 from recommender.ml.factorization import LightfmParams
 from recommender.ml.world import World, write_dataset
 from recommender.models import CustomerProfile, Event, EventSource, EventType, Item
-from recommender.training import model_train
+from recommender.training import customer_rfm, model_train, read_training_data
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class SimulationResult:
     opt_outs: int = 0
     purchases: int = 0
     daily: list[dict] = field(default_factory=list)
+    segments: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_json(self) -> dict:
@@ -95,6 +96,7 @@ class SimulationResult:
             "purchases": self.purchases,
             "sends_per_user_week": round(self.sends / self.users / weeks, 4) if self.users and weeks else 0.0,
             "daily": self.daily,
+            "segments": self.segments,
             "seconds": round(self.seconds, 1),
         }
 
@@ -206,6 +208,7 @@ class Simulation:
         final = self.totals()
         for key, value in final.items():
             setattr(self.result, key, value)
+        self.result.segments = self.segment_breakdown(self.start + self.days * DAY)
         self.result.seconds = time.monotonic() - started
         return self.result
 
@@ -221,6 +224,25 @@ class Simulation:
                 event_id__startswith=f"sim-{self.world.seed}-push-", type=EventType.TRANSACTION
             ).count(),
         }
+
+    def segment_breakdown(self, end: dt.datetime) -> dict[str, dict]:
+        """Sends, opens and opt-outs per RFM segment as of the end (the same rules for every policy,
+        so blast, which never trains, is broken down the same way)."""
+        rfm = customer_rfm(read_training_data(now=end, since=None), end)
+        segment_of = rfm["segment"].to_dict() if "segment" in rfm else {}
+        out: dict[str, dict] = defaultdict(lambda: {"customers": 0, "sends": 0, "opens": 0, "opt_outs": 0})
+        sim = Notification.objects.filter(customer_id__in=self.customer_pk.tolist())
+        for pk in self.customer_pk.tolist():
+            out[segment_of.get(pk, "no events")]["customers"] += 1
+        for pk in sim.filter(status=Notification.Status.SENT).values_list("customer_id", flat=True).iterator():
+            out[segment_of.get(pk, "no events")]["sends"] += 1
+        opened = Feedback.objects.filter(notification__in=sim, action=Feedback.Action.OPENED)
+        for pk in opened.values_list("notification__customer_id", flat=True).iterator():
+            out[segment_of.get(pk, "no events")]["opens"] += 1
+        quit_ = Customer.objects.filter(pk__in=self.customer_pk.tolist(), opt_out=True)
+        for pk in quit_.values_list("pk", flat=True):
+            out[segment_of.get(pk, "no events")]["opt_outs"] += 1
+        return {segment: dict(values) for segment, values in sorted(out.items())}
 
     def decide(self, day: int, day_start: dt.datetime) -> None:
         if self.policy == "blast":
@@ -302,7 +324,7 @@ class Simulation:
         profiles = (
             CustomerProfile.objects.filter(customer_id__in=self.customer_pk.tolist(), customer__opt_out=False)
             .select_related("customer")
-            .only("customer__pk", "customer__timezone", "segment_id", "top_items")
+            .only("customer__id", "customer__timezone", "segment_id", "top_items")
         )
         mode_hours = self.mode_hours(day_start)
         titles = dict(Item.objects.values_list("external_id", "title"))
@@ -351,9 +373,9 @@ class Simulation:
     def phones_answer(self, now: dt.datetime) -> None:
         """Every push handed to the provider at `now` reaches its phone; its owner reacts."""
         delivered = list(
-            Delivery.objects.filter(status=Delivery.Status.SENT, sent_at=now).values_list(
-                "notification_id", "notification__customer_id", "notification__item_ids"
-            )
+            Delivery.objects.filter(status=Delivery.Status.SENT, sent_at=now)
+            .order_by("notification__customer__external_id", "notification_id")
+            .values_list("notification_id", "notification__customer_id", "notification__item_ids")
         )
         if not delivered:
             return

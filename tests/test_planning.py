@@ -143,7 +143,7 @@ def test_control_group_is_held_back_and_never_sent(catalog, quiet_planner):
     dispatcher.dispatch(now=NOW + dt.timedelta(days=1))
     assert not Delivery.objects.filter(notification__in=held).exists()
     # The same people stay held back.
-    assert planner.in_control_group(1, "auto", 0.5) == planner.in_control_group(1, "auto", 0.5)
+    assert planner.in_control_group("c1", "auto", 0.5) == planner.in_control_group("c1", "auto", 0.5)
 
 
 def test_exploration_is_logged_with_its_probability(catalog, quiet_planner):

@@ -36,6 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--items", type=int, help="catalog size (default: the world's)")
         parser.add_argument("--start", default=DEFAULT_START, help="first simulated day (UTC)")
         parser.add_argument("--json", dest="json_out", required=True, help="where to write the results")
+        parser.add_argument(
+            "--report", metavar="DIR", help="add this run to the HTML report in DIR (policies side by side)"
+        )
         parser.add_argument("--quiet", action="store_true")
 
     def handle(self, *args, **options):
@@ -70,6 +73,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         out = result.as_json()
         Path(options["json_out"]).write_text(json.dumps(out, indent=2))
+        if options["report"]:
+            from campaigns.sim_report import write_report
+
+            page = write_report(options["report"], out)
+            self.stdout.write(f"report: {page}")
         summary = {k: out[k] for k in ("sends", "deliveries", "opens", "ctr", "dismissals", "opt_outs", "purchases",
                                        "sends_per_user_week")}  # fmt: skip
         self.stdout.write(json.dumps(summary))
