@@ -152,6 +152,10 @@ class Simulation:
             )
         self.map_ids()
         self.store_app_opens(history.sessions)
+        if self.policy == "seed":
+            # The original method had no cap: its segments are configured without one (the most the
+            # policy model allows), so the dispatcher's send-time check of caps lets everything through.
+            SegmentPolicy.objects.update(weekly_cap=50)
         # Everyone, buyers or not, is a customer with their time zone and one phone.
         self.say("customers and their phones")
         zones = self.world.user_timezone

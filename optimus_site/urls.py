@@ -37,7 +37,17 @@ api_v1 = [
     re_path(r"^.*$", errors.not_found),
 ]
 
+
+def _dashboard(request):
+    from campaigns.views import dashboard_view
+
+    request.site_context = admin.site.each_context(request)
+    return dashboard_view(request)
+
+
 urlpatterns = [
+    # Before the admin's own URLs, inside its login and layout.
+    path("admin/dashboard/", admin.site.admin_view(_dashboard), name="campaigns-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),

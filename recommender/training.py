@@ -4,6 +4,7 @@
     events, catalog, customers (DB) ──► recommender (LightFM + item correlation + history + trend)
                                    ──► RFM scores and segments
                                    ──► send-time model (hours of the week, local time)
+                                   ──► click model (P(open) by type and local hour, from pushes' feedback)
                                    ──► ModelVersion (params, validation metrics, artifact file)
                                    ──► CustomerProfile per customer (segment, top items, best hours)
 
@@ -33,7 +34,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from devices.models import Customer, Device
+from recommender.click import fit_click_model, open_rates
 from recommender.ml.blend import FitOptions, FittedRecommender, fit_recommender
+from recommender.ml.click import ClickModel
 from recommender.ml.data import DAY_MS, ItemCatalog, events_frame
 from recommender.ml.rfm import rfm_scores, rfm_values
 from recommender.ml.timing import (
@@ -125,8 +128,11 @@ def model_train(
                 ),
             )
         timing = step("send-time model", lambda: fit_send_time_model(data, now))
-        artifact = step("saving the artifact", lambda: save_artifact(version, fitted, timing))
-        profiles = step("writing profiles", lambda: write_profiles(version, data, fitted, timing, rfm, now))
+        click = step("click model", lambda: fit_click_model(data, now, rfm=rfm, progress=say))
+        artifact = step("saving the artifact", lambda: save_artifact(version, fitted, timing, click))
+        profiles = step(
+            "writing profiles", lambda: write_profiles(version, data, fitted, timing, rfm, now, click=click)
+        )
     except Exception:
         version.status = ModelVersion.Status.FAILED
         version.error = traceback.format_exc()
@@ -139,10 +145,15 @@ def model_train(
     version.n_customers = profiles
     version.n_items = len(data.catalog.item)
     version.n_events = len(data.activity)
-    version.params = {"recommender": fitted.params if fitted else {}, "timing": {"policy": timing.policy}}
+    version.params = {
+        "recommender": fitted.params if fitted else {},
+        "timing": {"policy": timing.policy},
+        "click": click.params,
+    }
     version.metrics = {
         "recommender": fitted.validation if fitted else {},
         "timing": timing.validation,
+        "click": click.metrics,
         "steps_s": steps,
         "fit_s": fitted.timings if fitted else {},
     }
@@ -268,14 +279,16 @@ def utc_day(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000) // DAY_MS
 
 
-def save_artifact(version: ModelVersion, fitted: FittedRecommender | None, timing: TimingModel) -> str:
+def save_artifact(
+    version: ModelVersion, fitted: FittedRecommender | None, timing: TimingModel, click: ClickModel | None = None
+) -> str:
     """Pickles the fitted models next to the others; returns the path relative to MODEL_ARTIFACT_DIR."""
     directory = settings.MODEL_ARTIFACT_DIR
     directory.mkdir(parents=True, exist_ok=True)
     name = f"model-{version.pk}.pkl"
     temporary = directory / f".{name}.partial"
     with temporary.open("wb") as f:
-        pickle.dump({"version": version.pk, "recommender": fitted, "timing": timing}, f, protocol=5)
+        pickle.dump({"version": version.pk, "recommender": fitted, "timing": timing, "click": click}, f, protocol=5)
     temporary.replace(directory / name)  # atomic: a reader never sees half a file
     return name
 
@@ -295,8 +308,10 @@ def write_profiles(
     timing: TimingModel,
     rfm: pd.DataFrame,
     now: dt.datetime,
+    click: ClickModel | None = None,
 ) -> int:
-    """One CustomerProfile per customer: RFM and segment, top items with reasons, best hours."""
+    """One CustomerProfile per customer: RFM and segment, top items with reasons, best hours and P(open) at the
+    best one."""
     customers = data.customers
     pks = customers.index.to_numpy(dtype=np.int64)
     if not len(pks):
@@ -310,6 +325,7 @@ def write_profiles(
     written = 0
     for start, top, scores, reasons in top_items_by_block(fitted, data.events, pks, available):
         hours = best_hours(history, timing, now, pks[start : start + len(top)])
+        rates = open_rates(click, pks[start : start + len(top)], hours[:, 0], now) if click is not None else None
         batch = []
         for offset in range(len(top)):
             pk = int(pks[start + offset])
@@ -333,6 +349,7 @@ def write_profiles(
                         if i >= 0 and int(i) in item_external
                     ],
                     best_hours=hours[offset].tolist(),
+                    predicted_open_rate=None if rates is None else round(float(rates[offset]), 5),
                     computed_at=computed_at,
                 )
             )
@@ -344,7 +361,8 @@ def write_profiles(
 def save_profiles(batch: list[CustomerProfile]) -> None:
     fields = [
         "model_version", "recency_days", "frequency", "monetary", "recency_score", "frequency_score",
-        "monetary_score", "segment", "previous_segment", "top_items", "best_hours", "computed_at",
+        "monetary_score", "segment", "previous_segment", "top_items", "best_hours", "predicted_open_rate",
+        "computed_at",
     ]  # fmt: skip
     # MySQL's ON DUPLICATE KEY UPDATE takes no conflict target; PostgreSQL and SQLite need one.
     target = ["customer"] if connection.features.supports_update_conflicts_with_target else None

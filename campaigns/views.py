@@ -1,0 +1,61 @@
+"""The marketer dashboard (an admin page): numbers from campaigns.dashboard, drawn as SVG charts."""
+
+from django.contrib.auth.decorators import permission_required
+from django.shortcuts import render
+from django.utils.safestring import mark_safe
+
+from campaigns import dashboard
+from campaigns.charts import bar_chart, line_chart
+
+DAY_CHOICES = (7, 14, 28, 56, 90)
+
+
+@permission_required("campaigns.view_notification", raise_exception=True)
+def dashboard_view(request):
+    try:
+        days = int(request.GET.get("days", 28))
+    except ValueError:
+        days = 28
+    days = days if days in DAY_CHOICES else 28
+    start, end = dashboard.period(days)
+    daily = dashboard.per_day(start, end)
+    labels = [row["date"].strftime("%m-%d") for row in daily]
+    totals = {key: sum(row[key] for row in daily) for key in ("sends", "deliveries", "opens", "dismissals")}
+    totals["ctr"] = 100 * totals["opens"] / totals["sends"] if totals["sends"] else None
+    day_charts = [
+        line_chart(
+            "Sends and deliveries",
+            {"sends": [r["sends"] for r in daily], "deliveries": [r["deliveries"] for r in daily]},
+            labels,
+        ),
+        line_chart(
+            "Opens and dismissals",
+            {"opens": [r["opens"] for r in daily], "dismissals": [r["dismissals"] for r in daily]},
+            labels,
+        ),
+        line_chart("Click-through rate", {"CTR": [r["ctr"] for r in daily]}, labels, percent=True),
+    ]
+    breakdowns = []
+    for title, by in (("Segment", "segment"), ("Notification type", "type"), ("Campaign", "campaign")):
+        rows = dashboard.breakdown(start, end, by)
+        chart = bar_chart(f"CTR by {title.lower()}", {r["group"]: r["ctr"] or 0.0 for r in rows[:12]}, percent=True)
+        breakdowns.append((title, rows, mark_safe(chart)))  # noqa: S308 (our own SVG, labels escaped)
+    uplift = dashboard.uplift(start, end)
+    interval = uplift.interval
+    context = {
+        **request.site_context,
+        "title": "Dashboard",
+        "days": days,
+        "day_choices": DAY_CHOICES,
+        "end": end,
+        "totals": totals,
+        "day_charts": [mark_safe(c) for c in day_charts],  # noqa: S308 (our own SVG, labels escaped)
+        "breakdowns": breakdowns,
+        "uplift": uplift,
+        "treated_rate": 100 * uplift.treated_rate,
+        "control_rate": 100 * uplift.control_rate,
+        "difference": 100 * uplift.difference,
+        "interval": [100 * v for v in interval] if interval else None,
+        "window_hours": int(dashboard.CONVERSION_WINDOW.total_seconds() // 3600),
+    }
+    return render(request, "admin/campaigns/dashboard.html", context)
