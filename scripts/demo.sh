@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: SQLite, no servers. Sets itself up (virtualenv, database),
-# loads the Online Retail sample, creates the admin/admin login and serves the admin at
-# http://127.0.0.1:${PORT:-8000}/admin/. Rerunning is safe. Ctrl-C stops the server.
+# runs the whole loop on a simulated population (train, plan, dispatch through the log backend,
+# phones answering), prints the effectiveness summary, creates the admin/admin login and serves the
+# admin at http://127.0.0.1:${PORT:-8000}/admin/ (dashboard filled). Rerunning is safe. Ctrl-C stops.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-unset DATABASE_URL CELERY_BROKER_URL
-export PUSH_BACKEND=log DEBUG=true
+unset CELERY_BROKER_URL
+# Its own SQLite file: the simulation owns every customer in it.
+export DATABASE_URL="sqlite:///$(pwd)/demo.sqlite3"
+export PUSH_BACKEND=log DEBUG=true LOG_LEVEL=WARNING
 
 python manage.py demo "$@"
 echo

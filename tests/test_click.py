@@ -11,8 +11,6 @@ Run with `-s` to see the measured numbers (rank correlation, both model families
 
 import datetime as dt
 import json
-import os
-import time
 import uuid
 import zoneinfo
 
@@ -183,28 +181,6 @@ def test_a_little_feedback_sets_the_prior_base_rate_but_trains_no_trees(populati
     opens = int(few.sends["opened"].sum())
     assert model.estimator is None and model.metrics["sends"] == 150
     assert model.base_rate == pytest.approx((opens + 20 * click.DEFAULT_BASE_RATE) / 170)
-
-
-@pytest.mark.skipif(not os.environ.get("OPTIMUS_CLICK_BENCH"), reason="benchmark: set OPTIMUS_CLICK_BENCH=1")
-def test_benchmark_100k_people_24_candidate_hours():
-    """Not a check, a measurement (about two minutes): fit on 100,000 people's pushes (capped at the most
-    recent 300,000), then score 24 candidate hours for each of them."""
-    started = time.perf_counter()
-    world, hours, history, profiles = planted(n_users=100_000)
-    print(f"\nworld: {len(hours)} active hours, {len(history.sends)} pushes in {time.perf_counter() - started:.1f} s")
-    started = time.perf_counter()
-    model = ClickModel.fit(hours, history, now_ms=NOW_MS, profiles=profiles)
-    print(f"fit: {time.perf_counter() - started:.1f} s, chosen {model.family} ({model.metrics['calibration']})")
-    for name, entry in model.metrics["models"].items():
-        print(f"  {name}: {entry['test']}")
-    month = NOW_MS - 30 * DAY
-    sends, feedback = history.sends, history.feedback
-    recent = History(sends[sends["sent_ms"] >= month], feedback[feedback["at_ms"] >= month])
-    users = np.repeat(np.arange(world.n_users), 24)
-    candidates = np.random.default_rng(0).integers(0, 168, len(users))
-    started = time.perf_counter()
-    p = model.predict(users, "offer", candidates, now_ms=NOW_MS, history=recent)
-    print(f"predict: {len(p)} (person, hour) pairs in {time.perf_counter() - started:.1f} s")
 
 
 # Features -----------------------------------------------------------------------------------------------------------
