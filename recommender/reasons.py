@@ -2,8 +2,7 @@
 their labels for people.
 
 Kept apart from ``recommender.training`` (which imports pandas, NumPy and SciPy) so that the web
-process can show explanations without loading them. ``training.REASONS`` must hold the same
-tuples (tests/test_explanations.py checks it) until training imports them from here.
+process can show explanations without loading them; training decides the reasons with these.
 """
 
 # (the training signal that decides it, slug, label), checked in this order: the first that holds wins.

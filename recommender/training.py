@@ -51,6 +51,7 @@ from recommender.ml.timing import (
     local_offsets_ms,
 )
 from recommender.models import Category, CustomerProfile, Event, EventType, Item, ModelVersion, Segment
+from recommender.reasons import REASONS, TRENDING, reason_label  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,6 @@ PROFILE_BATCH = 2000  # profiles written per statement
 TIMING_BLOCK = 2_000  # customers scored for send hours at a time (features are 7 × 24 × F per customer)
 READ_CHUNK = 50_000
 assert DAY_MS == TIMING_DAY_MS
-
-# Why an item is in someone's list, checked in this order; the first that holds is the reason.
-REASONS = (
-    ("open_cart", "in_cart", "Still in your cart"),
-    ("bought", "bought_before", "You bought this before"),
-    ("any", "viewed", "You looked at this"),
-    ("knn", "similar", "Similar to what you looked at"),
-    ("lightfm", "taste", "Matches your taste"),
-)
-TRENDING = ("trending", "Popular right now")
 
 
 @dataclass
@@ -434,11 +425,6 @@ def history_flags(fitted: FittedRecommender, events: pd.DataFrame) -> dict[str, 
         "bought": bought,
         "any": matrix(np.ones(len(events), dtype=bool)),
     }
-
-
-def reason_label(slug: str) -> str:
-    labels = {slug: label for _, slug, label in REASONS} | {TRENDING[0]: TRENDING[1]}
-    return labels.get(slug, slug)
 
 
 def best_hours(history: UserDays, timing: TimingModel, now: dt.datetime, pks: np.ndarray) -> np.ndarray:
