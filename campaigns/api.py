@@ -1,6 +1,6 @@
 """The app's inbox and the feedback it reports about each notification."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -55,12 +55,23 @@ class InboxEntry(serializers.ModelSerializer):
         return self._feedback_at(obj, Feedback.Action.DISMISSED)
 
 
+class InboxPage(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many notifications there are in all.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null on the first one.")
+    results = InboxEntry(many=True)
+
+
 class InboxApi(MobileApi):
     @extend_schema(
         operation_id="inbox",
         summary="The customer's notifications, newest first",
         description="Paginated: `page` (from 1) and `page_size` (default 20, at most 100).",
-        responses={200: InboxEntry(many=True), **error_responses(401, 404, 429)},
+        parameters=[
+            OpenApiParameter("page", int, description="Page number, from 1."),
+            OpenApiParameter("page_size", int, description="Notifications per page: default 20, at most 100."),
+        ],
+        responses={200: InboxPage, **error_responses(401, 404, 429)},
         tags=["mobile: notifications"],
     )
     def get(self, request):

@@ -16,3 +16,18 @@ python manage.py check --fail-level WARNING
 python manage.py makemigrations --check --dry-run
 echo "==> pytest on $DATABASE_URL with broker $CELERY_BROKER_URL"
 python -m pytest "$@"
+
+# --- React Native SDK (sdk/react-native) ----------------------------------------------------
+# Its end-to-end test against a live server ran with pytest above (tests/test_sdk_e2e.py); here:
+# a clean install from the lock file, the build, the Node test runner, and tsc for the package
+# and the example app. Needs Node 18+ and npm (only the npm registry is used).
+echo "==> React Native SDK: npm ci, build, tests, tsc (package and example)"
+command -v npm >/dev/null || { echo "npm is needed for sdk/react-native (Debian: apt-get install -y nodejs npm)" >&2; exit 1; }
+(
+    cd sdk/react-native
+    npm ci --no-audit --no-fund
+    npm run build
+    npm test
+    npx tsc --noEmit -p tsconfig.json
+    npx tsc --noEmit -p example/tsconfig.json
+)

@@ -29,13 +29,17 @@ def test_create_api_key_refuses_a_duplicate_name():
 
 
 @pytest.mark.django_db
-def test_demo_creates_the_login_and_reports_counts(settings):
+def test_demo_runs_the_loop_compares_policies_and_creates_the_login(settings, tmp_path):
     settings.DEBUG = True
+    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
     out = io.StringIO()
-    call_command("demo", "--skip-import", stdout=out)
+    args = ["--users", "120", "--days", "2", "--report", str(tmp_path / "report")]
+    call_command("demo", *args, stdout=out)
+    text = out.getvalue()
     assert User.objects.get(username="admin").is_superuser
-    assert "segments" in out.getvalue() and "Demo ready" in out.getvalue()
-    call_command("demo", "--skip-import", stdout=io.StringIO())  # rerun is safe
+    assert "blast" in text and "optimus" in text and "ctr" in text and "Demo ready" in text
+    assert (tmp_path / "report" / "index.html").exists()
+    call_command("demo", *args, stdout=io.StringIO())  # rerun is safe
     assert User.objects.filter(username="admin").count() == 1
 
 
@@ -43,4 +47,4 @@ def test_demo_creates_the_login_and_reports_counts(settings):
 def test_demo_refuses_to_run_without_debug(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
-        call_command("demo", "--skip-import", stdout=io.StringIO())
+        call_command("demo", stdout=io.StringIO())
