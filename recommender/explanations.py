@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.apps import apps
+
 from devices.models import Customer
 from recommender.models import CustomerProfile, Item, ModelVersion
 from recommender.reasons import reason_label
@@ -60,7 +62,8 @@ def customer_explanation(customer: Customer, *, items: int = ITEMS_SHOWN) -> dic
     """What Optimus currently decides for ``customer`` and why, as JSON-serialisable data.
 
     Keys: ``customer``, ``timezone``, ``has_profile``, ``summary``, ``notes`` (always); with a profile
-    also ``segment``, ``top_items``, ``best_hours``, ``predicted_open_rate`` and ``model``, each a
+    also ``segment``, ``top_items``, ``best_hours``, ``predicted_open_rate``, ``decision`` (the latest
+    notification: what, when, P(open), expected value) and ``model``, each a
     dict with a ``why`` sentence.
     """
     out: dict[str, Any] = {
@@ -87,6 +90,7 @@ def customer_explanation(customer: Customer, *, items: int = ITEMS_SHOWN) -> dic
         "top_items": _top_items(profile, version, items),
         "best_hours": _best_hours(customer, profile, version),
         "predicted_open_rate": _open_rate(profile),
+        "decision": _decision(customer),
         "model": _model(profile, version),
     }
     out["summary"] = _summary(out)
@@ -259,6 +263,44 @@ def _open_rate(profile: CustomerProfile) -> dict[str, Any]:
     }
 
 
+def _decision(customer: Customer) -> dict[str, Any]:
+    """The planner's latest decision for the customer: what, when, P(open) and expected value."""
+    # Looked up by name: recommender must not import campaigns (dependencies point the other way).
+    Notification = apps.get_model("campaigns", "Notification")
+    latest = (
+        Notification.objects.filter(customer=customer)
+        .select_related("notification_type")
+        .order_by("-scheduled_for", "-pk")
+        .first()
+    )
+    if latest is None:
+        return {"why": "Nothing planned yet: the hourly planner decides whether, what and when.", "latest": None}
+    facts = latest.explanation or {}
+    value, p_open = latest.expected_value, latest.predicted_open
+    when = f"{latest.scheduled_for.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    why = f"{latest.notification_type.name} for {when} ({latest.get_status_display().lower()}"
+    why += f": {latest.status_reason})" if latest.status_reason else ")"
+    if p_open is not None and value is not None:
+        why += f"; P(open) {p_open:.1%}, expected value {value:.4f}"
+        if facts.get("pushes_last_7_days") is not None:
+            why += f" after {facts['pushes_last_7_days']} push(es) in the last 7 days"
+    if facts.get("hour_choice"):
+        why += f"; hour: {facts['hour_choice']}"
+    return {
+        "why": why + ".",
+        "latest": {
+            "notification_id": latest.pk,
+            "type": latest.notification_type.slug,
+            "scheduled_for": _when(latest.scheduled_for),
+            "status": latest.status,
+            "predicted_open": p_open,
+            "expected_value": value,
+            "is_exploration": latest.is_exploration,
+            "propensity": latest.propensity,
+        },
+    }
+
+
 def _model(profile: CustomerProfile, version: ModelVersion | None) -> dict[str, Any]:
     computed = f"{profile.computed_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
     if version is None:
@@ -309,6 +351,7 @@ def explanation_as_text(explanation: dict[str, Any]) -> str:
     lines += [
         "",
         f"Predicted open rate: {explanation['predicted_open_rate']['why']}",
+        f"Latest decision: {explanation['decision']['why']}",
         f"Model: {explanation['model']['why']}",
     ]
     return "\n".join(lines)

@@ -505,3 +505,22 @@ def test_staff_without_permission_cannot_see_explanations(client, charlie, expla
     assert client.get(reverse("admin:devices_customer_change", args=[customer.pk])).status_code == 403
     profile_page = reverse("admin:recommender_customerprofile_change", args=[customer.profile.pk])
     assert client.get(profile_page).status_code == 403
+
+
+def test_explanation_gives_the_latest_decision_with_its_expected_value(explained):
+    from tests.factories import NotificationFactory
+
+    customer, _, _ = explained
+    assert customer_explanation(customer)["decision"]["latest"] is None
+    NotificationFactory(
+        customer=customer,
+        scheduled_for=dt.datetime(2026, 11, 24, 18, tzinfo=dt.UTC),
+        predicted_open=0.14,
+        expected_value=0.135,
+        explanation={"pushes_last_7_days": 1, "hour_choice": "best allowed hour"},
+    )
+    decision = customer_explanation(customer)["decision"]
+    assert decision["latest"]["expected_value"] == 0.135
+    assert "2026-11-24 18:00 UTC" in decision["why"] and "expected value 0.1350" in decision["why"]
+    assert "P(open) 14.0%" in decision["why"] and "best allowed hour" in decision["why"]
+    assert "Latest decision:" in explanation_as_text(customer_explanation(customer))
