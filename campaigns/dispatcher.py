@@ -27,12 +27,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -47,8 +48,6 @@ log = logging.getLogger(__name__)
 Status = Notification.Status
 WEEK = dt.timedelta(days=7)
 BATCH = 500  # notifications per sender task (FCM takes 500 messages per call)
-BACKOFF_BASE_S = 30
-BACKOFF_MAX_S = 3600
 
 
 @dataclass
@@ -147,15 +146,23 @@ def send_notifications(ids: list[int], *, now: dt.datetime | None = None) -> Sen
     return report
 
 
-def retry_due(*, now: dt.datetime | None = None) -> SendReport:
-    """Resends the deliveries whose transient failure has waited long enough."""
+def retry_due(*, now: dt.datetime | None = None, limit: int = 20_000) -> SendReport:
+    """Resends the deliveries whose transient failure has waited long enough (at most `limit` per
+    pass), a batch at a time: each batch is leased just before it goes out, by a clock that moves on
+    with the time spent sending the batches before it, so no lease runs out while it waits its turn."""
     now = now or timezone.now()
+    report = SendReport()
     if sending_paused():
-        return SendReport()
-    due = Delivery.objects.filter(status=Delivery.Status.FAILED, next_attempt_at__lte=now)
-    report = send_deliveries(due, now)
-    notifications = list(Notification.objects.filter(status=Status.SENDING, deliveries__in=due.values("pk")).distinct())
-    finish(notifications, report, now)
+        return report
+    due = Delivery.objects.filter(status=Delivery.Status.FAILED, next_attempt_at__lte=now).order_by("next_attempt_at")
+    ids = list(due.values_list("pk", flat=True)[:limit])
+    started = time.monotonic()
+    for batch in batches(ids):
+        moment = now + dt.timedelta(seconds=time.monotonic() - started)
+        # Which notifications, read before sending: afterwards these deliveries are no longer "due".
+        notification_ids = set(Delivery.objects.filter(pk__in=batch).values_list("notification_id", flat=True))
+        report.add(send_deliveries(Delivery.objects.filter(pk__in=batch), moment))
+        finish(list(Notification.objects.filter(pk__in=notification_ids, status=Status.SENDING)), report, moment)
     return report
 
 
@@ -268,7 +275,12 @@ def send_deliveries(deliveries, now: dt.datetime) -> SendReport:
 
 def store_answers(deliveries) -> None:
     """Writes the provider's answers, one parametrised UPDATE per delivery in one transaction:
-    Django's bulk_update builds a CASE per column and row, which cost more than the sending."""
+    Django's bulk_update builds a CASE per column and row, which cost more than the sending.
+
+    The pushes have gone out by now, so their answers are worth waiting for: if the database is
+    away (restarting), the write is tried again on a new connection for up to a minute (and less
+    than half the lease), rather than leaving the deliveries unanswered, to be sent a second time
+    when the lease ends."""
     table = Delivery._meta.db_table
     ops = connection.ops
     sql = (
@@ -288,15 +300,29 @@ def store_answers(deliveries) -> None:
         )
         for d in deliveries
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    patience = time.monotonic() + min(60.0, settings.SEND_CLAIM_TIMEOUT_S / 2)
+    pause = 0.2
+    while True:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.executemany(sql, rows)
+            return
+        except (OperationalError, InterfaceError):
+            # Inside a caller's transaction a new connection would lose that transaction's work.
+            if connection.in_atomic_block or time.monotonic() + pause > patience:
+                raise
+            log.warning("could not store %d provider answers (database unavailable); trying again", len(rows))
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:
-    """Seconds to wait: Retry-After when the provider gave one, else 30 s × 2^(attempts-1) with full jitter."""
+    """Seconds to wait: Retry-After when the provider gave one, else SEND_BACKOFF_BASE_S (30 s) ×
+    2^(attempts-1) with jitter; at most SEND_BACKOFF_MAX_S."""
     if retry_after:
-        return min(float(retry_after), BACKOFF_MAX_S)
-    ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempts - 1))
+        return min(float(retry_after), settings.SEND_BACKOFF_MAX_S)
+    ceiling = min(settings.SEND_BACKOFF_MAX_S, settings.SEND_BACKOFF_BASE_S * 2 ** (attempts - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not security)
 
 

@@ -1,5 +1,8 @@
 """Celery tasks of planning and sending (queues `plan` and `send`, see CELERY_TASK_ROUTES)."""
 
+import datetime as dt
+import time
+
 from celery import shared_task
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -40,9 +43,20 @@ def dispatch(now: str | None = None) -> int:
 
 # acks_late: a worker killed mid-batch leaves the message to be redelivered; the lease on each
 # delivery and the notification statuses make the second run send only what was not answered.
-@shared_task(name="campaigns.send_batch", acks_late=True, reject_on_worker_lost=True)
-def send_batch(ids: list[int], now: str | None = None) -> dict:
-    return dispatcher.send_notifications(ids, now=_moment(now)).as_dict()
+@shared_task(name="campaigns.send_batch", bind=True, acks_late=True, reject_on_worker_lost=True)
+def send_batch(self, ids: list[int], now: str | None = None) -> dict:
+    # The dispatcher's clock plus the time this batch waited in the broker (a backlog, a worker that
+    # died holding it): the leases and claims it takes must start when it really sends, or they look
+    # expired already to a sender of the same notifications claimed again meanwhile, and a delivery
+    # would go out twice (bench/faults.py).
+    moment = _moment(now) + _waited(self.request) if now else timezone.now()
+    return dispatcher.send_notifications(ids, now=moment).as_dict()
+
+
+def _waited(request) -> dt.timedelta:
+    """Time since the task was published (optimus_site.celery stamps `published_at`; 0 when eager)."""
+    published = getattr(request, "published_at", None)
+    return dt.timedelta(seconds=max(0.0, time.time() - float(published))) if published else dt.timedelta(0)
 
 
 @shared_task(name="campaigns.cleanup")

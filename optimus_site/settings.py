@@ -127,6 +127,10 @@ try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not understood: {exc}") from None
+# A persistent connection (CONN_MAX_AGE) is pinged before its first use in each request, and
+# replaced if the server went away: without it, the first request of every web thread after a
+# database restart answers 500 (bench/faults.py, scenario 3). Costs one round trip per request.
+_db["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
 
 if _db["ENGINE"] == "django.db.backends.mysql":
     _db["OPTIONS"] = {
@@ -191,6 +195,14 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis has no acknowledgements of its own: a message a worker took and never acknowledged (the
+# worker was killed; acks_late tasks) goes back to the queue once it is this old. Set it above the
+# longest acks_late task, counted from when the worker took the message, or a slow task starts a
+# second time: send batches take seconds (and a second run sends nothing twice), a plan shard
+# minutes (idempotent); training can take longer (a second run skips while the train lock is held,
+# which needs CACHE_URL). Sending does not wait for it: the dispatcher takes back a dead sender's
+# notifications after SEND_CLAIM_TIMEOUT_S. Kombu's default, one hour; bench/faults.py runs with 20 s.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600)}
 
 # --- Planning and sending (campaigns.planner, campaigns.dispatcher) ---------------------------
 # Share of automated sends placed at another allowed hour than the best, to keep learning.
@@ -201,8 +213,12 @@ PLAN_CONTROL_SHARE = env_float("PLAN_CONTROL_SHARE", 0.05, 0.0, 0.5)
 # value (P(open) × content value − that cost) worth a notification.
 PLAN_PUSH_COST = env_float("PLAN_PUSH_COST", 0.005, 0.0, 1.0)
 PLAN_MIN_EXPECTED_VALUE = env_float("PLAN_MIN_EXPECTED_VALUE", 0.0, -1.0, 1.0)
-# Deliveries that failed transiently are retried with exponential backoff and jitter, this many times.
+# Deliveries that failed transiently are retried with exponential backoff and jitter, this many times:
+# the n-th retry waits between half and all of BASE × 2^(n-1) seconds, at most MAX (a provider's
+# Retry-After, when it sends one, is used instead, also capped at MAX).
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
+SEND_BACKOFF_BASE_S = env_float("SEND_BACKOFF_BASE_S", 30.0, 0.0, 86400.0)
+SEND_BACKOFF_MAX_S = env_float("SEND_BACKOFF_MAX_S", 3600.0, 0.0, 86400.0)
 # Notifications claimed by a sender that has not finished after this long are claimed again.
 SEND_CLAIM_TIMEOUT_S = env_int("SEND_CLAIM_TIMEOUT_S", 600)
 
