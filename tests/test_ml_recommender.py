@@ -200,6 +200,45 @@ def test_exclude_seen_and_blocks(fitted_with_catalog):
     np.testing.assert_array_equal(top, top_small)
 
 
+@pytest.mark.parametrize("exclude_seen", [False, True])
+def test_blocked_scoring_matches_the_dense_definition(fitted_with_catalog, monkeypatch, exclude_seen):
+    """The served path (fused product, sparse kernels added in place, threads) against
+    score = Σ weight × signal, each signal computed densely on its own."""
+    _, _, fitted = fitted_with_catalog
+    users = np.concatenate([np.arange(fitted.n_users), [-1, 3, -1]])  # cold users mixed in
+    extra = np.ones(fitted.n_items, dtype=bool)
+    extra[::7] = False
+    columns = np.flatnonzero(fitted.available & extra)  # signals are scaled over the servable items
+    weights = {"hist_count": 1.0, "hist_recent": 0.2, "pop_recent": 0.3, "knn": 0.5, "ease": 0.4, "lightfm": 0.1}
+    weights = {n: w for n, w in weights.items() if n in fitted.signals}
+    assert {"knn", "ease", "lightfm"} <= set(weights)
+    dense = sum(w * fitted.signal_block(name, users, columns) for name, w in weights.items())
+    if exclude_seen:
+        warm = users >= 0
+        dense[warm] = np.where(fitted.seen[users[warm]][:, columns].toarray() > 0, -np.inf, dense[warm])
+    expected = -np.sort(-dense, axis=1)[:, :10]
+
+    def served(threads: int):
+        fitted.scoring_threads = threads
+        return fitted.recommend(users, 10, exclude_seen=exclude_seen, available=extra, weights=weights)
+
+    monkeypatch.setattr("recommender.ml.blend.PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(fitted, "block_elements", 300 * 64)  # several blocks of 64 rows
+    try:
+        top, scores = served(1)
+        top_threads, scores_threads = served(3)
+    finally:
+        fitted.scoring_threads = 0
+    np.testing.assert_array_equal(top, top_threads)
+    np.testing.assert_array_equal(scores, scores_threads)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    found = top >= 0
+    where = np.searchsorted(columns, np.maximum(top, 0))
+    assert (columns[where][found] == top[found]).all()
+    np.testing.assert_allclose(np.take_along_axis(dense, where, 1)[found], scores[found], rtol=1e-5, atol=1e-6)
+    assert (found == np.isfinite(expected)).all()
+
+
 def test_cold_users_get_trending_items(fitted_with_catalog):
     _, _, fitted = fitted_with_catalog
     cold, _ = fitted.recommend(fitted.user_positions(["nobody", "nobody else"]), 5)

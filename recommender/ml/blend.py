@@ -10,20 +10,27 @@ and the blend weights there — one set of weights for ranking everything, one f
 then refits every component on the whole period. Nothing is chosen on the data it is scored on.
 
 Scoring is matrix work in blocks of users (memory bounded by `block_elements`), each block cut
-to its top k by `topk_rows`; there is no per-user loop. The baselines the offline evaluation
-reports are the same machinery with a single signal's weight set.
+to its top k by `topk_rows`; there is no per-user loop. A large pass runs one block per CPU at a
+time, in threads: past the product every step is compiled code that releases the GIL. The
+baselines the offline evaluation reports are the same machinery with a single signal's weight set.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.sparse import _sparsetools  # scipy's CSR kernels: products and scatters into a given dense block
+from threadpoolctl import threadpool_limits
 
 from recommender.ml.data import DAY_MS, Interactions, ItemCatalog, time_split
 from recommender.ml.ease import Ease, EaseParams, covered_items, fit_ease, gram
@@ -45,6 +52,7 @@ INCLUDE, EXCLUDE = "include_seen", "exclude_seen"
 MODES = (INCLUDE, EXCLUDE)
 POPULARITY = {"pop_all": None, "pop_month": 30.0, "pop_recent": 7.0}  # name -> half-life (days)
 TIEBREAK = 1e-4  # popularity weight that only orders items a signal leaves tied (or cold users)
+PARALLEL_ELEMENTS = 4_000_000  # users × items of a scoring pass worth spreading over threads
 
 # Every model the offline evaluation reports, as blend weights (optimus: learned per mode).
 BASELINES = {
@@ -77,6 +85,7 @@ class FittedRecommender:
     validation: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     block_elements: int = 8_000_000
+    scoring_threads: int = 0  # threads of a large scoring pass; 0 = one per usable CPU
 
     @property
     def n_users(self) -> int:
@@ -145,19 +154,70 @@ class FittedRecommender:
         model: str = "optimus",
         weights: dict[str, float] | None = None,
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yields (offset into `users`, top-k item positions, scores) block by block."""
+        """Yields (offset into `users`, top-k item positions, scores) block by block, in order. A large
+        pass is scored by one thread per CPU (`scoring_threads`); BLAS is held to one thread meanwhile."""
         weights = weights if weights is not None else self.model_weights(model, exclude_seen)
         plan = self._plan(weights, available)
-        # At least 64 rows: each block streams every item's factors once, so very short blocks on a
-        # large catalog are bound by memory traffic, not arithmetic.
-        rows_per_block = min(4096, max(64, self.block_elements // max(len(plan.columns), 1)))
-        for start in range(0, len(users), rows_per_block):
+        n_columns = len(plan.columns)
+        threads = self._threads(len(users), n_columns)
+        # With several threads each has its own block: together they stay within `block_elements`.
+        rows_per_block = max(1, self.rows_per_block(n_columns) // threads)
+        starts = range(0, len(users), rows_per_block)
+
+        def score(start: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             rows = users[start : start + rows_per_block]
-            block = self._score_block(rows, plan, exclude_seen)
+            block = block[: len(rows)]
+            self._fill_dense(rows, plan, block)
+            self._add_sparse(rows, plan, exclude_seen, block)
             idx, val = topk_rows(block, k)
             ok = idx >= 0
             idx[ok] = plan.columns[idx[ok]]
-            yield start, idx, val
+            return idx, val
+
+        if threads == 1:
+            buffer = np.empty((min(rows_per_block, len(users)), n_columns), dtype=np.float32)
+            for start in starts:
+                yield start, *score(start, buffer)
+            return
+
+        # One block per thread, start to finish. Each product runs on one core (BLAS limited to a
+        # thread for the pass): BLAS threads left spinning between products would otherwise take
+        # the cores the sparse kernels and the top-k (compiled, GIL released) need.
+        buffers: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(threads):
+            buffers.put(np.empty((rows_per_block, n_columns), dtype=np.float32))
+
+        def task(start: int) -> tuple[np.ndarray, np.ndarray]:
+            buffer = buffers.get()
+            try:
+                return score(start, buffer)
+            finally:
+                buffers.put(buffer)
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            pending: deque = deque()
+            for start in starts:
+                pending.append((start, pool.submit(task, start)))
+                if len(pending) > 2 * threads:  # a bounded read-ahead, results in order
+                    done, future = pending.popleft()
+                    yield done, *future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, *future.result()
+
+    def rows_per_block(self, n_columns: int) -> int:
+        """Users scored together: a block of rows × columns floats stays within `block_elements`."""
+        # At least 64 rows: each block streams every item's factors once, so very short blocks on a
+        # large catalog are bound by memory traffic, not arithmetic.
+        return min(4096, max(64, self.block_elements // max(n_columns, 1)))
+
+    def _threads(self, n_users: int, n_columns: int) -> int:
+        """Threads for a scoring pass: one per usable CPU (or `scoring_threads`), none for small passes."""
+        if n_users * n_columns < PARALLEL_ELEMENTS:
+            return 1
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        wanted = self.scoring_threads or usable
+        return max(1, min(wanted, n_users // 32))
 
     def similar_items(
         self, items: np.ndarray, k: int = 10, available: np.ndarray | None = None
@@ -242,11 +302,12 @@ class FittedRecommender:
         item_part: np.ndarray  # Σ weight × item-level signal (popularity, LightFM bias) over the columns
         factors_t: np.ndarray | None  # (f + 1) × columns: LightFM item factors with item_part as a last row
         user_scale: float  # LightFM weight / spread, folded into the user factors
-        similarity: sp.csr_matrix | None  # item correlation, columns restricted
+        similarity: sp.csr_matrix | None  # item correlation, columns restricted, float32
+        similarity_row_nnz: np.ndarray | None  # entries per row of `similarity`
         ease_seen: sp.csr_matrix | None  # users × EASE items (binary)
-        ease_weights: np.ndarray | None  # EASE items × their served columns
+        ease_weights: np.ndarray | None  # EASE items × their served columns, float32
         ease_columns: np.ndarray | slice | None  # where those columns sit in the block
-        history: sp.csr_matrix | None  # Σ weight × history feature, columns restricted
+        history: sp.csr_matrix | None  # Σ weight × history feature, columns restricted, float32
         seen: sp.csr_matrix
 
     def _plan(self, weights: dict[str, float], available: np.ndarray | None) -> _Plan:
@@ -265,16 +326,20 @@ class FittedRecommender:
             item_part += user_scale * lightfm.item_bias
             # The constant last factor adds item_part inside the product: one pass over the block.
             factors_t = np.ascontiguousarray(np.vstack([lightfm.item_vectors_t, item_part[None, :]]))
-        similarity = None
+        similarity = similarity_row_nnz = None
         if weights.get("knn") and self.knn is not None:
             similarity = self.knn.similarity if everything else self.knn.similarity[:, columns].tocsr()
+            similarity = similarity.astype(np.float32, copy=False)
+            similarity_row_nnz = np.diff(similarity.indptr)
         ease_seen = ease_weights = ease_columns = None
         if weights.get("ease") and self.ease is not None:
             where = np.full(self.n_items, -1)
             where[columns] = np.arange(len(columns))
             keep = where[self.ease.items] >= 0
             ease_seen = self.seen[:, self.ease.items].tocsr()
-            ease_weights = np.ascontiguousarray(self.ease.weights[:, keep])
+            ease_seen.sort_indices()  # each user's rows of the weights are summed in item order
+            ease_weights = self.ease.weights if keep.all() else self.ease.weights[:, keep]  # no copy of 64 MB
+            ease_weights = np.ascontiguousarray(ease_weights, dtype=np.float32)
             ease_columns = where[self.ease.items][keep]
             if len(ease_columns) and np.array_equal(ease_columns, np.arange(ease_columns[0], ease_columns[-1] + 1)):
                 ease_columns = slice(int(ease_columns[0]), int(ease_columns[-1]) + 1)
@@ -283,6 +348,7 @@ class FittedRecommender:
             history = self.history.combined(weights)
             history = history if everything else history[:, columns].tocsr()
             history.eliminate_zeros()
+            history = history.astype(np.float32, copy=False)
         return self._Plan(
             columns=columns,
             weights=weights,
@@ -290,6 +356,7 @@ class FittedRecommender:
             factors_t=factors_t,
             user_scale=user_scale,
             similarity=similarity,
+            similarity_row_nnz=similarity_row_nnz,
             ease_seen=ease_seen,
             ease_weights=ease_weights,
             ease_columns=ease_columns,
@@ -297,13 +364,9 @@ class FittedRecommender:
             seen=self.seen if everything else self.seen[:, columns].tocsr(),
         )
 
-    def _score_block(self, rows: np.ndarray, plan: _Plan, exclude_seen: bool) -> np.ndarray:
-        """Dense scores for one block of users. Only the LightFM product (or the popularity fill)
-        touches the whole block; every other signal is sparse per user and scattered in."""
-        w = plan.weights
+    def _fill_dense(self, rows: np.ndarray, plan: _Plan, block: np.ndarray) -> None:
+        """The LightFM product with the item-level signals folded in, or the item-level fill."""
         warm = rows >= 0
-        local = np.flatnonzero(warm)
-        warm_rows = rows[warm]
         if plan.factors_t is not None:
             f = plan.factors_t.shape[0] - 1
             u = np.empty((len(rows), f + 1), dtype=np.float32)
@@ -311,36 +374,81 @@ class FittedRecommender:
             u[:, :f] *= plan.user_scale
             u[~warm, :f] = 0.0
             u[:, f] = 1.0
-            block = u @ plan.factors_t
+            np.matmul(u, plan.factors_t, out=block)
         else:
-            block = np.empty((len(rows), len(plan.columns)), dtype=np.float32)
             block[:] = plan.item_part
-        if not len(local):
-            return block
-        flat = block.reshape(-1)  # scattered adds go through the flat view: cheaper than 2-D fancy indexing
-        offsets = local.astype(np.int64) * block.shape[1]
+
+    def _add_sparse(self, rows: np.ndarray, plan: _Plan, exclude_seen: bool, block: np.ndarray) -> None:
+        """Adds the per-user sparse signals (item correlation, EASE, history) to `block` in place
+        and masks seen items; rows of `block` are `rows`, and only those are touched."""
+        w = plan.weights
+        warm = rows >= 0
+        if not warm.any():
+            return
+        n_rows, n_cols = block.shape
         if plan.similarity is not None:
-            part = (self.profile[warm_rows] @ plan.similarity).tocsr()
-            counts = np.diff(part.indptr)
-            r = np.repeat(np.arange(len(local)), counts)
-            factor = w["knn"] / _row_max(part.data, part.indptr, counts)
-            flat[offsets[r] + part.indices] += part.data * factor[r]
+            # profile @ similarity straight from scipy's CSR kernel into arrays sized by the number of
+            # multiply-adds (an upper bound of its entries: no counting pass), each row scaled by
+            # weight / its max, then added into the block in one compiled pass.
+            sim = plan.similarity
+            indptr, indices, data = _csr_rows(self.profile, rows, warm)
+            data = data.astype(np.float32, copy=False)
+            itype = np.result_type(indptr, indices, sim.indptr, sim.indices)
+            upper = int(plan.similarity_row_nnz[indices].sum())
+            cp = np.empty(n_rows + 1, dtype=itype)
+            cj = np.empty(upper, dtype=itype)
+            cx = np.empty(upper, dtype=np.float32)
+            _sparsetools.csr_matmat(
+                n_rows, n_cols, indptr, indices, data, sim.indptr, sim.indices, sim.data, cp, cj, cx
+            )
+            cx = cx[: cp[-1]]
+            factor = w["knn"] / _row_max(cx, cp, np.diff(cp))
+            _sparsetools.csr_scale_rows(n_rows, n_cols, cp, cj, cx, factor)
+            _sparsetools.csr_todense(n_rows, n_cols, cp, cj, cx, block)
         if plan.ease_weights is not None and plan.ease_weights.shape[1]:
-            part = plan.ease_seen[warm_rows] @ plan.ease_weights
+            # Item by item (CSC): each EASE row is read once per block, however many users want it.
+            indptr, indices, data = _csr_rows(plan.ease_seen, rows, warm)
+            n_ease, n_served = plan.ease_weights.shape
+            itype = np.result_type(indptr, indices)
+            col_ptr = np.empty(n_ease + 1, dtype=itype)
+            row_ind = np.empty(len(indices), dtype=itype)
+            values = np.empty(len(indices), dtype=np.float32)
+            _sparsetools.csr_tocsc(
+                n_rows, n_ease, indptr, indices, data.astype(np.float32, copy=False), col_ptr, row_ind, values
+            )
+            part = np.zeros((n_rows, n_served), dtype=np.float32)  # cold rows stay 0
+            _sparsetools.csc_matvecs(
+                n_rows, n_ease, n_served, col_ptr, row_ind, values, plan.ease_weights.ravel(), part.ravel()
+            )
             top = np.maximum(part.max(axis=1), 0.0)
             part *= (w["ease"] / np.where(top > 0, top, 1.0))[:, None]
-            target = block[:, plan.ease_columns] if isinstance(plan.ease_columns, slice) else None
-            if target is not None and len(local) == len(rows):
-                target += part  # EASE items are the most popular: a contiguous prefix of the columns
-            else:
-                block[np.ix_(local, np.arange(block.shape[1])[plan.ease_columns])] += part
+            # EASE items are the most popular: usually a contiguous prefix of the columns (a view).
+            block[:, plan.ease_columns] += part
         if plan.history is not None:
-            h = plan.history[warm_rows]
-            flat[offsets[np.repeat(np.arange(len(local)), np.diff(h.indptr))] + h.indices] += h.data
+            indptr, indices, data = _csr_rows(plan.history, rows, warm)
+            _sparsetools.csr_todense(n_rows, n_cols, indptr, indices, data, block)
         if exclude_seen:
-            s = plan.seen[warm_rows]
-            flat[offsets[np.repeat(np.arange(len(local)), np.diff(s.indptr))] + s.indices] = -np.inf
-        return block
+            indptr, indices, _ = _csr_rows(plan.seen, rows, warm)
+            flat = block.reshape(-1)
+            flat[np.repeat(np.arange(n_rows, dtype=np.int64) * n_cols, np.diff(indptr)) + indices] = -np.inf
+
+
+def _csr_rows(matrix: sp.csr_matrix, rows: np.ndarray, warm: np.ndarray) -> tuple[np.ndarray, ...]:
+    """indptr, indices, data of `rows` of a CSR matrix, with an empty row where `warm` is False.
+    A run of consecutive rows (a scoring pass over everyone) is a view; otherwise one compiled copy."""
+    indptr = matrix.indptr
+    if len(rows) and warm.all() and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
+        first, last = indptr[rows[0]], indptr[rows[-1] + 1]
+        return indptr[rows[0] : rows[-1] + 2] - first, matrix.indices[first:last], matrix.data[first:last]
+    picked = rows[warm].astype(indptr.dtype)
+    counts = np.zeros(len(rows), dtype=indptr.dtype)
+    counts[warm] = indptr[picked + 1] - indptr[picked]
+    out_ptr = np.zeros(len(rows) + 1, dtype=indptr.dtype)
+    np.cumsum(counts, out=out_ptr[1:])
+    indices = np.empty(out_ptr[-1], dtype=matrix.indices.dtype)
+    data = np.empty(out_ptr[-1], dtype=matrix.data.dtype)
+    _sparsetools.csr_row_index(len(picked), picked, indptr, matrix.indices, matrix.data, indices, data)
+    return out_ptr, indices, data
 
 
 def _row_max(data: np.ndarray, indptr: np.ndarray, counts: np.ndarray) -> np.ndarray:

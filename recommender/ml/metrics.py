@@ -97,10 +97,12 @@ def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     vals = scores.reshape(-1).take(flat)
     keep = (vals >= bound[row][:, None]) & ~np.isneginf(vals)
     cand, cand_vals = flat[keep], vals[keep]
-    if main < n:  # the tail that did not fill a group: always read
-        tail_row, tail_col = np.nonzero((scores[:, main:] >= bound[:, None]) & ~np.isneginf(scores[:, main:]))
-        cand = np.concatenate([cand, tail_row.astype(np.int64) * n + main + tail_col])
-        cand_vals = np.concatenate([cand_vals, scores[tail_row, main + tail_col]])
+    if main < n:  # the tail that did not fill a group: read again only where its max reaches the bound
+        reach = np.flatnonzero(scores[:, main:].max(axis=1) >= bound)
+        tail = scores[reach, main:]
+        tail_row, tail_col = np.nonzero((tail >= bound[reach, None]) & ~np.isneginf(tail))
+        cand = np.concatenate([cand, reach[tail_row].astype(np.int64) * n + main + tail_col])
+        cand_vals = np.concatenate([cand_vals, tail[tail_row, tail_col]])
     rows = cand // n
     order = np.lexsort((-cand_vals, rows))
     rows, cand, cand_vals = rows[order], cand[order], cand_vals[order]
