@@ -27,3 +27,19 @@ def make_columns_exact(*columns: tuple[str, str, str]):
             )
 
     return forwards
+
+
+def ensure_schema(stdout=None) -> None:
+    """Applies unapplied migrations, so a data command run first on a fresh database (the default
+    SQLite file, or an outside check's empty MySQL) sets the schema up instead of failing on a
+    missing table. On an up-to-date database it only reads the migration table."""
+    from django.core.management import call_command
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return
+    if stdout is not None:
+        stdout.write("setting up the database schema (migrate)")
+    call_command("migrate", verbosity=0, interactive=False)

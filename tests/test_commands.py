@@ -48,3 +48,26 @@ def test_demo_refuses_to_run_without_debug(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("demo", stdout=io.StringIO())
+
+
+def test_data_commands_set_up_a_fresh_database_themselves(tmp_path):
+    """An outside check may run a command first on an empty database: it migrates, then works."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+
+    def run(*args):
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=root, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    first = run("create_api_key", "first")
+    assert "setting up the database schema" in first.stderr
+    assert first.stdout.strip().splitlines()[-1].count(".") == 1  # the key, alone on its line
+    again = run("plan", "--now", "2026-03-02T06:00:00Z")
+    assert "setting up the database schema" not in again.stderr

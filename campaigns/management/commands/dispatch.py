@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from campaigns.dispatcher import SendReport, dispatch
+from optimus_site.dbutils import ensure_schema
 from recommender.management.commands.train import parse_moment
 
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for workers (with a broker)")
 
     def handle(self, *args, **options):
+        ensure_schema(self.stderr)
         now = parse_moment(options["now"], "--now") if options["now"] else timezone.now()
         if settings.CELERY_TASK_ALWAYS_EAGER:
             report = dispatch(now=now)

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from campaigns.planner import plan
+from optimus_site.dbutils import ensure_schema
 from recommender.management.commands.train import parse_moment
 
 
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--last-id", type=int, help="only customers with an id up to this one")
 
     def handle(self, *args, **options):
+        ensure_schema(self.stderr)
         now = parse_moment(options["now"], "--now") if options["now"] else timezone.now()
         report = plan(now=now, first_id=options["first_id"], last_id=options["last_id"])
         self.stdout.write(json.dumps(report.as_dict(), indent=2))

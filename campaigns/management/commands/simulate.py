@@ -14,6 +14,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.simulator import POLICIES, Simulation
+from optimus_site.dbutils import ensure_schema
 from recommender.management.commands.train import parse_moment
 
 DEFAULT_START = "2024-03-04"  # a Monday; history and simulation both lie in the past, as imports require
@@ -56,6 +57,7 @@ class Command(BaseCommand):
         start = parse_moment(options["start"], "--start")
         if start + dt.timedelta(days=options["days"]) > dt.datetime.now(tz=dt.UTC):
             raise CommandError("the simulated period must lie in the past (--start)")
+        ensure_schema(self.stderr)
         began = time.monotonic()
 
         def progress(message: str) -> None:

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devices.models import ApiKey
 from devices.services import api_key_create
+from optimus_site.dbutils import ensure_schema
 
 
 class Command(BaseCommand):
@@ -13,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("name", help="who will use the key, e.g. 'shop backend'")
 
     def handle(self, *args, name: str, **options):
+        ensure_schema(self.stderr)
         name = name.strip()
         if not name:
             raise CommandError("give the key a name")

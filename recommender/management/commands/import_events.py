@@ -12,6 +12,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from optimus_site.dbutils import ensure_schema
 from recommender.importers import BadRow, Importer, ImportFileError, file_size
 
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
     def handle(self, *args, **options):
+        ensure_schema(self.stderr)
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1")
         importer = Importer(on_bad_row=self.report_bad_row, chunk_size=options["chunk_size"])

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from optimus_site.dbutils import ensure_schema
 from recommender.training import model_train
 
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     def handle(self, *args, **options):
+        ensure_schema(self.stderr)
         now = parse_moment(options["now"], "--now") if options["now"] else timezone.now()
         since = parse_moment(options["since"], "--since") if options["since"] else None
         if since is not None and since >= now:
