@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -125,6 +126,11 @@ class Planner:
         self.types_by_slug = {t.slug: t for t in self.types.values()}
         self.policies = {
             p.segment_id: p for p in SegmentPolicy.objects.filter(is_active=True).prefetch_related("allowed_types")
+        }
+        # Read once: `policy.allowed_types.all()` builds a related manager on every call.
+        self.allowed_types = {
+            segment_id: [t for t in policy.allowed_types.all() if t.pk in self.types]
+            for segment_id, policy in self.policies.items()
         }
         self.campaigns = list(
             Campaign.objects.filter(
@@ -228,7 +234,7 @@ class Planner:
             chosen_items = fresh[: kind.max_items] if kind.carries_items and campaign.personalised_items else []
         else:
             muted = set(c.customer.muted_types or [])
-            allowed = [t for t in policy.allowed_types.all() if t.pk in self.types and t.slug not in muted]
+            allowed = [t for t in self.allowed_types[profile.segment_id] if t.slug not in muted]
             kind, chosen_items = choose_type(allowed, fresh, c.last_type)
             if kind is None:
                 return skip.update(["nothing_to_say"])
@@ -332,7 +338,8 @@ class Planner:
                 self.report.planned += 1
         # Straight to the driver (optimus_site.bulk): model instances and the ORM's per-value
         # compilation cost more than the database does on this path (bench/send_throughput.py).
-        insert_ignoring_duplicates(Notification, ROW_FIELDS, rows)
+        with transaction.atomic():  # one commit for the chunk, not one per multi-row INSERT
+            insert_ignoring_duplicates(Notification, ROW_FIELDS, rows)
 
 
 ROW_FIELDS = [

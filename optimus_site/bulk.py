@@ -35,6 +35,15 @@ def _utc_datetime_literal(value: dt.datetime) -> str:
     return str(value.astimezone(dt.UTC).replace(tzinfo=None))
 
 
+def _statement_bytes(connection) -> int:
+    """A multi-row INSERT size the server accepts: half its max_allowed_packet, at most 4 MiB."""
+    if not hasattr(connection, "_optimus_statement_bytes"):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT @@max_allowed_packet")
+            connection._optimus_statement_bytes = min(4 << 20, int(cursor.fetchone()[0]) // 2)
+    return connection._optimus_statement_bytes
+
+
 def insert_ignoring_duplicates(model: type[models.Model], fields: list[str], rows: list[tuple]) -> int:
     """Inserts `rows` (tuples in `fields` order) with INSERT IGNORE / INSERT OR IGNORE and returns
     how many were inserted (the rest collided with a unique key).
@@ -78,6 +87,10 @@ def insert_ignoring_duplicates(model: type[models.Model], fields: list[str], row
             for row in rows
         ]
     with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            # mysqlclient cuts an executemany into INSERTs of at most max_stmt_length bytes (64 KiB
+            # by default): hundreds of round trips, each its own commit outside a transaction.
+            cursor.cursor.cursor.max_stmt_length = _statement_bytes(connection)
         cursor.executemany(sql, rows)
         # Both drivers report the total over all rows; duplicates ignored by the database add 0.
         return cursor.rowcount
