@@ -132,14 +132,20 @@ def send_notifications(ids: list[int], *, now: dt.datetime | None = None) -> Sen
         )
     )
     report.notifications = len(notifications)
-    to_send = []
+    to_send, suppressed = [], defaultdict(list)
     for notification, reason in zip(notifications, suppression_reasons(notifications, now), strict=True):
         if reason:
-            notification.status, notification.status_reason = Status.SUPPRESSED, reason
-            notification.save(update_fields=["status", "status_reason", "updated_at"])
-            report.suppressed[reason.split(":")[0]] += 1
+            suppressed[reason].append(notification.pk)
         else:
             to_send.append(notification)
+    for reason, suppressed_ids in suppressed.items():
+        # Only from "sending": another sender of the same batch (a redelivered task, a reclaim of a
+        # slow sender) may have sent it meanwhile, and "sent" must stay "sent".
+        count = Notification.objects.filter(pk__in=suppressed_ids, status=Status.SENDING).update(
+            status=Status.SUPPRESSED, status_reason=reason, updated_at=timezone.now()
+        )
+        if count:
+            report.suppressed[reason.split(":")[0]] += count
     create_deliveries(to_send)
     report.add(send_deliveries(Delivery.objects.filter(notification__in=to_send), now))
     finish(to_send, report, now)
@@ -171,6 +177,7 @@ def suppression_reasons(notifications: list[Notification], now: dt.datetime) -> 
     customers = {n.customer_id for n in notifications}
     sent_last_week = Counter(
         Notification.objects.filter(customer_id__in=customers, status=Status.SENT, sent_at__gt=now - WEEK)
+        .exclude(pk__in=[n.pk for n in notifications])  # a concurrent sender's success is not a cap hit
         .values_list("customer_id", flat=True)
         .iterator()
     )
@@ -382,15 +389,17 @@ def finish(notifications: list[Notification], report: SendReport, now: dt.dateti
             failed["no active device"].append(n.pk)
         else:
             failed["every device failed: " + ", ".join(sorted(seen))].append(n.pk)
-    # One UPDATE per outcome, not a save per notification.
+    # One UPDATE per outcome, not a save per notification; only from "sending", so that of two
+    # senders finishing the same notification, one counts it.
     updated = timezone.now()
-    Notification.objects.filter(pk__in=sent).update(
+    sending = Notification.objects.filter(status=Status.SENDING)
+    report.sent += sending.filter(pk__in=sent).update(
         status=Status.SENT, sent_at=now, status_reason="", updated_at=updated
     )
     for reason, ids in failed.items():
-        Notification.objects.filter(pk__in=ids).update(status=Status.FAILED, status_reason=reason, updated_at=updated)
-    report.sent += len(sent)
-    report.failed += sum(len(ids) for ids in failed.values())
+        report.failed += sending.filter(pk__in=ids).update(
+            status=Status.FAILED, status_reason=reason, updated_at=updated
+        )
 
 
 def dispatch(*, now: dt.datetime | None = None, send=None) -> SendReport:

@@ -272,6 +272,32 @@ def test_dead_tokens_deactivate_the_device_and_transient_errors_are_retried_alon
     assert [r["message"]["token"] for r in retried] == ["throttle-1"]  # only what failed
 
 
+def test_a_second_sender_of_the_same_batch_never_undoes_a_send(catalog, quiet_planner, gateway, monkeypatch):
+    # A weekly cap of 1: the first sender's success must not count as a cap hit for the second one
+    # (a redelivered task or a reclaim of a slow sender), and "sent" must stay "sent".
+    SegmentPolicy.objects.filter(segment__slug="loyal").update(weekly_cap=1)
+    c = with_phone("capped", "tok-capped")
+    planner.plan(now=NOW)
+    (n,) = planned(c)
+    ids = dispatcher.claim_due(now=n.scheduled_for)
+    original = dispatcher.suppression_reasons
+    first = []
+
+    def the_other_sender_finishes_first(notifications, now):
+        if not first:  # the second sender has loaded the batch; the first one completes now
+            first.append(None)
+            first[0] = dispatcher.send_notifications(ids, now=now)
+        return original(notifications, now)
+
+    monkeypatch.setattr(dispatcher, "suppression_reasons", the_other_sender_finishes_first)
+    second = dispatcher.send_notifications(ids, now=n.scheduled_for)
+    n.refresh_from_db()
+    assert n.status == Notification.Status.SENT and n.status_reason == ""
+    assert first[0].sent == 1 and second.sent == 0 and not second.suppressed
+    assert len(received(gateway)) == 1
+    assert n.deliveries.get().attempts == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_never_claim_the_same_notification():
     from campaigns.models import NotificationType
