@@ -25,16 +25,18 @@ Every request, answered 200 or not, appends one JSON line to the record file:
 ``{"received_at", "status", "message"}`` (``message`` is null when the body had none).
 """
 
+import asyncio
 import collections
 import hashlib
 import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 
 from django.utils import timezone
 
@@ -44,6 +46,7 @@ SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 MAX_MESSAGE_BYTES = 4096
+MAX_HEAD_BYTES = 64 * 1024
 
 # status code, canonical status, FCM errorCode, message: as FCM answers them.
 UNREGISTERED = (404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found.")
@@ -93,29 +96,48 @@ class LoopbackGateway:
         self._lock = threading.Lock()
         self._record = open(record, "a", encoding="utf-8", buffering=1) if record else None  # noqa: SIM115
         self._thread: threading.Thread | None = None
-        self.server = _Server((host, port), _Handler)
-        self.server.gateway = self
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connections: set[_Connection] = set()
+        # Bound here, so that the port is known (and a taken one fails) before serving.
+        self._socket = socket.create_server((host, port), backlog=1024, reuse_port=False)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def serve_forever(self) -> None:
-        self.server.serve_forever(poll_interval=0.1)
+        """Serves on this thread's own event loop until stop() (or an exception, e.g. Ctrl-C)."""
+        loop = asyncio.new_event_loop()
+        server = loop.run_until_complete(loop.create_server(lambda: _Connection(self), sock=self._socket))
+        self._loop = loop
+        try:
+            loop.run_forever()
+        finally:
+            self._loop = None
+            server.close()
+            for connection in list(self._connections):
+                if connection.transport is not None:
+                    connection.transport.close()
+            loop.run_until_complete(asyncio.sleep(0))  # let the transports finish closing
+            loop.close()
 
     def start(self) -> "LoopbackGateway":
         """Serves in a daemon thread (for tests); stop() ends it."""
         self._thread = threading.Thread(target=self.serve_forever, name="fcm-loopback", daemon=True)
         self._thread.start()
+        while self._loop is None and self._thread.is_alive():
+            time.sleep(0.001)
         return self
 
     def stop(self) -> None:
         if self._thread is not None:
-            self.server.shutdown()
+            loop = self._loop
+            if loop is not None:
+                loop.call_soon_threadsafe(loop.stop)
             self._thread.join()
             self._thread = None
-        self.server.server_close()
+        self._socket.close()
         if self._record:
             self._record.close()
             self._record = None
@@ -127,9 +149,8 @@ class LoopbackGateway:
         self.stop()
 
     def answer(self, project: str, raw: bytes) -> tuple[int, dict, dict[str, str]]:
-        """(status, JSON body, extra headers) for one send request; records it."""
-        if self.latency:
-            time.sleep(self.latency)
+        """(status, JSON body, extra headers) for one send request; records it. (The connection
+        adds the latency, without holding up the others.)"""
         message, status, body, headers = None, 200, {}, {}
         try:
             request = json.loads(raw)
@@ -200,36 +221,84 @@ def _error(code: int, status: str, fcm_code: str, text: str) -> dict:
     return {"error": {"code": code, "message": text, "status": status, "details": details}}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # send_each opens up to 500 connections at once; with the default backlog of 5 the kernel
-    # drops SYNs and the client waits a second or more to resend them.
-    request_queue_size = 1024
-    gateway: LoopbackGateway
+class _Connection(asyncio.Protocol):
+    """One client connection: HTTP/1.1 requests with a Content-Length body, kept alive.
 
+    An asyncio protocol rather than http.server's thread per connection: firebase-admin opens
+    hundreds of connections at once, and the gateway must not be what a benchmark measures."""
 
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 keeps firebase-admin's pooled connections open between requests.
-    protocol_version = "HTTP/1.1"
-    server: _Server
+    def __init__(self, gateway: "LoopbackGateway"):
+        self.gateway = gateway
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.replies_due = 0  # answers delayed by latency still to be written
+        self.close_when_done = False
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        match = SEND_PATH.match(self.path.split("?", 1)[0])
-        if not match:
-            self._reply(404, _error(404, "NOT_FOUND", "UNSPECIFIED_ERROR", f"No such method: {self.path}"), {})
-            return
-        self._reply(*self.server.gateway.answer(match.group(1), raw))
+    def connection_made(self, transport):
+        self.transport = transport
+        self.gateway._connections.add(self)
 
-    def _reply(self, status: int, body: dict, headers: dict[str, str]) -> None:
+    def connection_lost(self, exc):
+        self.transport = None
+        self.gateway._connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while self.transport is not None:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD_BYTES:
+                    self._fail(431, "Request header fields too large.")
+                return
+            try:
+                request_line, *lines = self.buffer[:end].decode("latin-1").split("\r\n")
+                method, target, version = request_line.split(" ", 2)
+                headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in lines)}
+                length = int(headers.get("content-length") or 0)
+            except ValueError:
+                self._fail(400, "Malformed HTTP request.")
+                return
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                self._fail(411, "A Content-Length is required.")
+                return
+            if len(self.buffer) < end + 4 + length:
+                return  # the body is still on its way
+            body = bytes(self.buffer[end + 4 : end + 4 + length])
+            del self.buffer[: end + 4 + length]
+            keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+            self._handle(method, target, body, keep_alive)
+
+    def _handle(self, method: str, target: str, body: bytes, keep_alive: bool) -> None:
+        match = SEND_PATH.match(target.split("?", 1)[0])
+        if method != "POST" or not match:
+            reply = (404, _error(404, "NOT_FOUND", "UNSPECIFIED_ERROR", f"No such method: {method} {target}"), {})
+        else:
+            reply = self.gateway.answer(match.group(1), body)
+        if not keep_alive:
+            self.close_when_done = True
+        if self.gateway.latency:
+            # Every answer on a connection waits the same time, so they still leave in order.
+            self.replies_due += 1
+            asyncio.get_running_loop().call_later(self.gateway.latency, self._write, *reply)
+        else:
+            self._write(*reply)
+
+    def _write(self, status: int, body: dict, headers: dict[str, str]) -> None:
+        if self.replies_due:
+            self.replies_due -= 1
+        if self.transport is None:
+            return  # the client went away before its answer
         data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json; charset=UTF-8",
+                f"Content-Length: {len(data)}"]  # fmt: skip
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        if self.close_when_done and not self.replies_due:
+            head.append("Connection: close")
+        self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+        if self.close_when_done and not self.replies_due:
+            self.transport.close()
 
-    def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
-        logger.debug("%s " + format, self.address_string(), *args)
+    def _fail(self, status: int, text: str) -> None:
+        self.close_when_done = True
+        self._write(status, _error(status, "INVALID_ARGUMENT", "INVALID_ARGUMENT", text), {})
+        self.buffer.clear()
