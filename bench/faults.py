@@ -162,8 +162,8 @@ class Stack:
         return self.add(Proc("beat", args, self.env))
 
     def web(self, port: int) -> Proc:
-        args = ["gunicorn", "optimus_site.wsgi", "--workers", "2", "--worker-class", "gthread", "--threads", "4",
-                "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
+        args = [sys.executable, "-m", "gunicorn", "optimus_site.wsgi", "--workers", "2", "--worker-class", "gthread",
+                "--threads", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]  # fmt: skip
         env = dict(self.env)
         env.pop("CACHE_URL", None)
         proc = self.add(Proc("web", args, env))

@@ -1,15 +1,18 @@
 """manage.py dispatch [--now ISO] — sends everything due at or before now (DESIGN.md).
 
 Without a broker the sending happens in this process. With one, batches go to Celery workers on
-the `send` queue and the command returns when they are done (or --timeout passes)."""
+the `send` queue and the command returns when they are done (or --timeout passes: then it says how
+many notifications are unconfirmed and exits 1; none is lost, a later dispatch reclaims them)."""
 
 import json
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from campaigns.dispatcher import SendReport, dispatch
+from campaigns.models import Notification
 from optimus_site.dbutils import ensure_schema
 from recommender.management.commands.train import parse_moment
 
@@ -30,14 +33,50 @@ class Command(BaseCommand):
             from campaigns.tasks import send_batch
 
             pending = []
-            report = dispatch(now=now, send=lambda batch: pending.append(send_batch.delay(batch, now.isoformat())))
-            for result in pending:
-                try:
-                    report.add(SendReport(**_fields(result.get(timeout=options["timeout"]))))
-                except TimeoutError as exc:
-                    raise CommandError(f"workers did not finish within {options['timeout']} s") from exc
+
+            def send(batch):
+                pending.append((batch, send_batch.delay(batch, now.isoformat())))
+
+            report = dispatch(now=now, send=send)
+            deadline = time.monotonic() + options["timeout"]
+            unconfirmed = []
+            for batch, result in pending:
+                answer = _wait(result, deadline, self.stderr)
+                if answer is None:
+                    unconfirmed += batch
+                else:
+                    report.add(SendReport(**_fields(answer)))
+            if unconfirmed:
+                self.stdout.write(json.dumps(report.as_dict(), indent=2))
+                waiting = Notification.objects.filter(
+                    pk__in=unconfirmed, status__in=(Notification.Status.QUEUED, Notification.Status.SENDING)
+                ).count()
+                raise CommandError(
+                    f"{len(unconfirmed)} notifications were handed to workers without an answer within "
+                    f"{options['timeout']:g} s (workers busy or down, or the broker lost their batches); "
+                    f"{waiting} of them are still waiting to be sent: the dispatcher claims them again "
+                    f"{settings.SEND_CLAIM_TIMEOUT_S} s after they were handed out, and sends only what "
+                    "the provider has not accepted."
+                )
         self.stdout.write(json.dumps(report.as_dict(), indent=2))
         self.stdout.write(self.style.SUCCESS(f"sent {report.sent} notifications ({report.delivered} deliveries)"))
+
+
+def _wait(result, deadline: float, log) -> dict | None:
+    """The batch's report, or None when it did not come by the deadline. A broker that goes away
+    (restarting) is waited for, not a reason to stop: its workers may well be sending."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            return result.get(timeout=left)
+        except TimeoutError:
+            return None
+        except (OperationalError, RedisConnectionError, ConnectionError) as exc:
+            log.write(f"lost the broker while waiting for the workers ({exc}); trying again")
+            time.sleep(min(1.0, max(left, 0)))
+    return None
 
 
 def _fields(data: dict) -> dict:
