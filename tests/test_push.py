@@ -268,6 +268,35 @@ def test_latency_is_added_per_request_and_requests_run_concurrently(start_gatewa
     assert 0.3 <= elapsed < 3
 
 
+def raw_exchange(gateway, request: bytes) -> bytes:
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_the_gateway_speaks_http_1_1_and_refuses_what_it_cannot_read(gateway):
+    body = json.dumps({"message": {"token": "t-1", "data": {"a": "1"}}}).encode()
+    send = f"POST /v1/projects/p/messages:send HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    # Two requests on one kept-alive connection (the second one closes it), the body split anywhere.
+    answer = raw_exchange(
+        gateway, (send + "\r\n").encode() + body + (send + "Connection: close\r\n\r\n").encode() + body
+    )
+    assert answer.count(b"HTTP/1.1 200 OK") == 2 and answer.count(b"projects/p/messages/") == 2
+    assert b"Connection: close" in answer.split(b"HTTP/1.1 200 OK")[2]
+
+    chunked = raw_exchange(gateway, b"POST /v1/projects/p/messages:send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert chunked.startswith(b"HTTP/1.1 411 ")
+    garbage = raw_exchange(gateway, b"nonsense\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400 ")
+    wrong = raw_exchange(gateway, b"GET /v1/projects/p/messages:send HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert wrong.startswith(b"HTTP/1.1 404 ") and b"UNSPECIFIED_ERROR" in wrong
+    assert [r["status"] for r in records(record_file(gateway))] == [200, 200]  # refusals are not messages
+
+
 def test_loopback_gateway_command(tmp_path):
     record = tmp_path / "gateway.jsonl"
     command = [sys.executable, str(MANAGE_PY), "loopback_gateway", "--port", "0", "--record", str(record)]
