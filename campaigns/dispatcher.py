@@ -237,7 +237,12 @@ def send_deliveries(deliveries, now: dt.datetime) -> SendReport:
     claimable = Q(status=Delivery.Status.PENDING) | Q(status=Delivery.Status.FAILED)
     free = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     ids = list(deliveries.values_list("pk", flat=True))
-    Delivery.objects.filter(claimable & free, pk__in=ids).update(lease=lease, next_attempt_at=lease_until)
+    # Not for a notification another sender of the same batch has suppressed (or failed) meanwhile;
+    # "sent" stays sendable: its other devices' failed deliveries are retried.
+    still_wanted = Q(notification__status__in=(Status.SENDING, Status.SENT))
+    Delivery.objects.filter(claimable & free & still_wanted, pk__in=ids).update(
+        lease=lease, next_attempt_at=lease_until
+    )
     mine = list(Delivery.objects.filter(pk__in=ids, lease=lease).select_related("notification__notification_type"))
     if not mine:
         return report
@@ -390,10 +395,12 @@ def finish(notifications: list[Notification], report: SendReport, now: dt.dateti
         else:
             failed["every device failed: " + ", ".join(sorted(seen))].append(n.pk)
     # One UPDATE per outcome, not a save per notification; only from "sending", so that of two
-    # senders finishing the same notification, one counts it.
+    # senders finishing the same notification, one counts it. An accepted delivery is the ground
+    # truth: it also turns "suppressed" into "sent" (another sender of the batch suppressed it
+    # while this one had it with the provider).
     updated = timezone.now()
     sending = Notification.objects.filter(status=Status.SENDING)
-    report.sent += sending.filter(pk__in=sent).update(
+    report.sent += Notification.objects.filter(pk__in=sent, status__in=(Status.SENDING, Status.SUPPRESSED)).update(
         status=Status.SENT, sent_at=now, status_reason="", updated_at=updated
     )
     for reason, ids in failed.items():

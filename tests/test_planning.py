@@ -298,6 +298,46 @@ def test_a_second_sender_of_the_same_batch_never_undoes_a_send(catalog, quiet_pl
     assert n.deliveries.get().attempts == 1
 
 
+def test_an_accepted_push_is_recorded_as_sent_even_if_another_sender_suppressed_it_meanwhile(
+    catalog, quiet_planner, gateway, monkeypatch
+):
+    c = with_phone("raced", "tok-raced")
+    planner.plan(now=NOW)
+    (n,) = planned(c)
+    real_backend = dispatcher.get_backend()
+
+    class SuppressedWhileSending:
+        def send(self, messages):
+            # Another sender of the batch decides "suppress" while this one has it with the provider.
+            Notification.objects.filter(pk=n.pk).update(status=Notification.Status.SUPPRESSED)
+            return real_backend.send(messages)
+
+    monkeypatch.setattr(dispatcher, "get_backend", SuppressedWhileSending)
+    report = dispatcher.dispatch(now=n.scheduled_for)
+    n.refresh_from_db()
+    assert n.status == Notification.Status.SENT and report.sent == 1  # the provider took it
+    assert len(received(gateway)) == 1
+
+
+def test_a_notification_suppressed_by_another_sender_is_not_pushed(catalog, quiet_planner, gateway, monkeypatch):
+    c = with_phone("late", "tok-late")
+    planner.plan(now=NOW)
+    (n,) = planned(c)
+    ids = dispatcher.claim_due(now=n.scheduled_for)
+    original = dispatcher.suppression_reasons
+
+    def the_other_sender_suppresses_it(notifications, now):
+        reasons = original(notifications, now)  # "send it", as this sender sees it
+        Notification.objects.filter(pk=n.pk).update(status=Notification.Status.SUPPRESSED, status_reason="opted_out")
+        return reasons
+
+    monkeypatch.setattr(dispatcher, "suppression_reasons", the_other_sender_suppresses_it)
+    report = dispatcher.send_notifications(ids, now=n.scheduled_for)
+    n.refresh_from_db()
+    assert n.status == Notification.Status.SUPPRESSED and report.sent == 0 and report.delivered == 0
+    assert received(gateway) == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_never_claim_the_same_notification():
     from campaigns.models import NotificationType
