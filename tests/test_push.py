@@ -287,14 +287,19 @@ def test_the_gateway_speaks_http_1_1_and_refuses_what_it_cannot_read(gateway):
     )
     assert answer.count(b"HTTP/1.1 200 OK") == 2 and answer.count(b"projects/p/messages/") == 2
     assert b"Connection: close" in answer.split(b"HTTP/1.1 200 OK")[2]
+    # Nothing after "Connection: close" is read, answered or recorded.
+    closing = (send + "Connection: close\r\n\r\n").encode() + body
+    assert raw_exchange(gateway, closing + (send + "\r\n").encode() + body).count(b"HTTP/1.1 200 OK") == 1
 
     chunked = raw_exchange(gateway, b"POST /v1/projects/p/messages:send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
     assert chunked.startswith(b"HTTP/1.1 411 ")
     garbage = raw_exchange(gateway, b"nonsense\r\n\r\n")
     assert garbage.startswith(b"HTTP/1.1 400 ")
+    negative = raw_exchange(gateway, b"POST /v1/projects/p/messages:send HTTP/1.1\r\nContent-Length: -4\r\n\r\n")
+    assert negative.startswith(b"HTTP/1.1 400 ")
     wrong = raw_exchange(gateway, b"GET /v1/projects/p/messages:send HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert wrong.startswith(b"HTTP/1.1 404 ") and b"UNSPECIFIED_ERROR" in wrong
-    assert [r["status"] for r in records(record_file(gateway))] == [200, 200]  # refusals are not messages
+    assert [r["status"] for r in records(record_file(gateway))] == [200, 200, 200]  # refusals are not messages
 
 
 def test_loopback_gateway_command(tmp_path):

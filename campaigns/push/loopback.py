@@ -118,7 +118,7 @@ class LoopbackGateway:
             server.close()
             for connection in list(self._connections):
                 if connection.transport is not None:
-                    connection.transport.close()
+                    connection.transport.abort()  # now, without flushing what a client did not read
             loop.run_until_complete(asyncio.sleep(0))  # let the transports finish closing
             loop.close()
 
@@ -128,6 +128,8 @@ class LoopbackGateway:
         self._thread.start()
         while self._loop is None and self._thread.is_alive():
             time.sleep(0.001)
+        if self._loop is None:
+            raise RuntimeError("the loopback gateway's thread stopped before serving")
         return self
 
     def stop(self) -> None:
@@ -242,9 +244,14 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         self.gateway._connections.discard(self)
 
+    def eof_received(self):
+        # The client will send nothing more; answers it is still owed go out first.
+        self.close_when_done = True
+        return bool(self.replies_due)  # True keeps the transport open for them
+
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while self.transport is not None:
+        while self.transport is not None and not self.close_when_done:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buffer) > MAX_HEAD_BYTES:
@@ -255,6 +262,8 @@ class _Connection(asyncio.Protocol):
                 method, target, version = request_line.split(" ", 2)
                 headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in lines)}
                 length = int(headers.get("content-length") or 0)
+                if length < 0:
+                    raise ValueError(length)
             except ValueError:
                 self._fail(400, "Malformed HTTP request.")
                 return
@@ -265,40 +274,44 @@ class _Connection(asyncio.Protocol):
                 return  # the body is still on its way
             body = bytes(self.buffer[end + 4 : end + 4 + length])
             del self.buffer[: end + 4 + length]
-            keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-            self._handle(method, target, body, keep_alive)
+            if version != "HTTP/1.1" or headers.get("connection", "").lower() == "close":
+                self.close_when_done = True  # answer this one, then close; read nothing after it
+            self._handle(method, target, body)
 
-    def _handle(self, method: str, target: str, body: bytes, keep_alive: bool) -> None:
+    def _handle(self, method: str, target: str, body: bytes) -> None:
         match = SEND_PATH.match(target.split("?", 1)[0])
         if method != "POST" or not match:
-            reply = (404, _error(404, "NOT_FOUND", "UNSPECIFIED_ERROR", f"No such method: {method} {target}"), {})
+            self._send(404, _error(404, "NOT_FOUND", "UNSPECIFIED_ERROR", f"No such method: {method} {target}"), {})
         else:
-            reply = self.gateway.answer(match.group(1), body)
-        if not keep_alive:
-            self.close_when_done = True
+            self._send(*self.gateway.answer(match.group(1), body))
+
+    def _fail(self, status: int, text: str) -> None:
+        self.close_when_done = True
+        self.buffer.clear()
+        self._send(status, _error(status, "INVALID_ARGUMENT", "INVALID_ARGUMENT", text), {})
+
+    def _send(self, status: int, body: dict, headers: dict[str, str]) -> None:
         if self.gateway.latency:
             # Every answer on a connection waits the same time, so they still leave in order.
             self.replies_due += 1
-            asyncio.get_running_loop().call_later(self.gateway.latency, self._write, *reply)
+            asyncio.get_running_loop().call_later(self.gateway.latency, self._write_delayed, status, body, headers)
         else:
-            self._write(*reply)
+            self._write(status, body, headers)
+
+    def _write_delayed(self, status: int, body: dict, headers: dict[str, str]) -> None:
+        self.replies_due -= 1
+        self._write(status, body, headers)
 
     def _write(self, status: int, body: dict, headers: dict[str, str]) -> None:
-        if self.replies_due:
-            self.replies_due -= 1
         if self.transport is None:
             return  # the client went away before its answer
+        last = self.close_when_done and not self.replies_due
         data = json.dumps(body).encode()
         head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json; charset=UTF-8",
                 f"Content-Length: {len(data)}"]  # fmt: skip
         head += [f"{name}: {value}" for name, value in headers.items()]
-        if self.close_when_done and not self.replies_due:
+        if last:
             head.append("Connection: close")
         self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
-        if self.close_when_done and not self.replies_due:
+        if last:
             self.transport.close()
-
-    def _fail(self, status: int, text: str) -> None:
-        self.close_when_done = True
-        self._write(status, _error(status, "INVALID_ARGUMENT", "INVALID_ARGUMENT", text), {})
-        self.buffer.clear()
