@@ -65,17 +65,25 @@ class Command(BaseCommand):
 def _wait(result, deadline: float, log) -> dict | None:
     """The batch's report, or None when it did not come by the deadline. A broker that goes away
     (restarting) is waited for, not a reason to stop: its workers may well be sending."""
+    from celery.exceptions import TimeoutError as CeleryTimeoutError
     from kombu.exceptions import OperationalError
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     while (left := deadline - time.monotonic()) > 0:
         try:
-            return result.get(timeout=left)
-        except TimeoutError:
+            answer = result.get(timeout=left, propagate=False)
+        except CeleryTimeoutError:
             return None
-        except (OperationalError, RedisConnectionError, ConnectionError) as exc:
+        # The Redis result backend reconnects by itself for a while, then gives up (a RuntimeError
+        # from its drainer, or the connection error itself): the broker may be back by the next try.
+        except (OperationalError, RedisConnectionError, ConnectionError, RuntimeError) as exc:
             log.write(f"lost the broker while waiting for the workers ({exc}); trying again")
             time.sleep(min(1.0, max(left, 0)))
+            continue
+        if result.failed():
+            log.write(f"a send batch failed in its worker: {answer!r}")
+            return None
+        return answer
     return None
 
 
