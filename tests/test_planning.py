@@ -338,6 +338,25 @@ def test_a_notification_suppressed_by_another_sender_is_not_pushed(catalog, quie
     assert received(gateway) == []
 
 
+def test_the_dispatch_command_says_what_is_unconfirmed_when_no_worker_answers(catalog, quiet_planner, gateway):
+    from django.core.management import CommandError, call_command
+
+    from optimus_site.celery import app
+
+    c = with_phone("unanswered", "tok-unanswered")
+    planner.plan(now=NOW)
+    (n,) = planned(c)
+    try:
+        # A real Redis broker and no worker on the `send` queue: the batch is published, never run.
+        with pytest.raises(CommandError, match=r"1 notifications were handed to workers without an answer within 1 s"):
+            call_command("dispatch", "--now", n.scheduled_for.isoformat(), "--timeout", "1")
+    finally:
+        app.control.purge()
+    n.refresh_from_db()
+    assert n.status == Notification.Status.QUEUED  # not lost: reclaimed after SEND_CLAIM_TIMEOUT_S
+    assert received(gateway) == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_never_claim_the_same_notification():
     from campaigns.models import NotificationType
