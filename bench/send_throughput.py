@@ -1,12 +1,13 @@
 """Planning and sending throughput: plan N customers, then dispatch their notifications through real
 Celery workers and Redis to the loopback FCM gateway, with the real firebase-admin client code.
 
-    python bench/send_throughput.py [--customers 20000] [--workers 2] [--concurrency 4]
+    python bench/send_throughput.py [--customers 20000] [--workers 2]
 
 Reports, in one run:
 - the gateway's own ceiling: the FCM backend (firebase-admin's send_each) sending N messages
-  straight to the gateway process from this process (no database, no Celery) — about the most
-  any dispatch through the real client code can reach on this machine;
+  straight to the gateway process (no database, no Celery), from one client process and from as
+  many as there are worker processes — about the most any dispatch through the real client code
+  can reach on this machine;
 - planning: customers/s of one `plan` pass in this process, and sharded by customer-id range over
   the Celery workers (what the hourly `campaigns.plan` task does);
 - dispatch: pushes/s from the dispatcher's claim to the last delivery stored, through Celery
@@ -40,7 +41,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (prefork children)")
-    parser.add_argument("--threads", type=int, default=1, help="unused; kept for symmetry")
     parser.add_argument("--mysql-url", default="mysql://root:@127.0.0.1:3306")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/12", help="flushed at the start")
     args = parser.parse_args()
@@ -92,7 +92,8 @@ def main() -> None:
     try:
         time.sleep(5)  # let the gateway listen and the workers connect
         print("gateway ceiling…", flush=True)
-        results["gateway_ceiling"] = gateway_ceiling(args.customers)
+        results["gateway_ceiling_one_client"] = gateway_ceiling(args.customers, 1, gateway.pid)
+        results["gateway_ceiling"] = gateway_ceiling(args.customers, args.workers, gateway.pid)
         Path(record).write_text("")  # the ceiling's messages are not the dispatch's
 
         from campaigns import planner
@@ -150,15 +151,21 @@ def main() -> None:
     print(f"\nSend throughput: {args.customers:,} customers, one FCM device each, MariaDB, Redis, "
           f"{args.workers} Celery worker processes, loopback FCM gateway")  # fmt: skip
     print(f"{'step':28} {'count':>8} {'seconds':>8} {'per second':>11}")
+    c = results["gateway_ceiling_one_client"]
+    print(f"{'ceiling, 1 client process':28} {c['messages']:>8,} {c['seconds']:>8.2f} {c['pushes_per_s']:>11,}")
     c = results["gateway_ceiling"]
-    print(f"{'gateway ceiling (direct)':28} {c['messages']:>8,} {c['seconds']:>8.2f} {c['pushes_per_s']:>11,}")
+    name = f"ceiling, {c['client_processes']} client processes"
+    print(f"{name:28} {c['messages']:>8,} {c['seconds']:>8.2f} {c['pushes_per_s']:>11,}")
     p = results["planning_one_process"]
     print(f"{'planning, one process':28} {p['customers']:>8,} {p['seconds']:>8.2f} {p['customers_per_s']:>11,}")
     p = results["planning"]
     print(f"{'planning, sharded workers':28} {p['customers']:>8,} {p['seconds']:>8.2f} {p['customers_per_s']:>11,}")
     d = results["dispatch"]
     print(f"{'dispatch (pushes)':28} {d['deliveries']:>8,} {d['seconds']:>8.2f} {d['pushes_per_s']:>11,}"
-          f"   {d['share_of_ceiling']:.0%} of the ceiling")  # fmt: skip
+          f"   {d['share_of_ceiling']:.0%} of the {c['client_processes']}-process ceiling")  # fmt: skip
+    c = results["gateway_ceiling"]
+    print(f"CPU per push at the ceiling: firebase-admin client {c['client_cpu_ms_per_push']:.2f} ms, "
+          f"gateway {c['gateway_cpu_ms_per_push']:.2f} ms ({os.cpu_count()} cores)")  # fmt: skip
     print(f"exactly once: {results['exactly_once']}")
     verdicts = {
         "dispatch >= 2000 pushes/s": d["pushes_per_s"] >= 2000,
@@ -231,20 +238,66 @@ def populate(n: int) -> None:
     )
 
 
-def gateway_ceiling(n: int) -> dict:
-    from campaigns.push import PushMessage, get_backend
+def gateway_ceiling(n: int, processes: int, gateway_pid: int) -> dict:
+    """n messages through the FCM backend straight to the gateway, split over `processes` client
+    processes sending at once (no database, no Celery): what the real client code and the gateway
+    reach together on this machine, with as many senders as the dispatch has workers."""
+    import multiprocessing
 
-    backend = get_backend()
-    messages = [
+    share = -(-n // processes)
+    parts = [(first, min(n, first + share)) for first in range(0, n, share)]
+    # fork: the children inherit the configured Django; none has built an FCM client yet.
+    with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
+        pool.map(_warm_up, range(len(parts)), chunksize=1)
+        gateway_cpu = cpu_seconds(gateway_pid)
+        started = time.perf_counter()
+        answers = pool.starmap(_send_direct, parts, chunksize=1)
+        seconds = time.perf_counter() - started
+        gateway_cpu = cpu_seconds(gateway_pid) - gateway_cpu
+    ok = sum(a for a, _ in answers)
+    return {
+        "messages": n,
+        "client_processes": len(parts),
+        "ok": ok,
+        "seconds": round(seconds, 2),
+        "pushes_per_s": round(ok / seconds),
+        # CPU per push, all threads: where a 2-core machine's ceiling comes from.
+        "client_cpu_ms_per_push": round(1000 * sum(c for _, c in answers) / n, 3),
+        "gateway_cpu_ms_per_push": round(1000 * gateway_cpu / n, 3),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ceiling_messages(first: int, last: int) -> list:
+    from campaigns.push import PushMessage
+
+    return [
         PushMessage(delivery_id=i, platform="fcm", token=f"ceiling-{i}", title="t", body="b",
                     data={"notification_id": str(i)}, collapse_key=f"n{i}", ttl_seconds=3600)
-        for i in range(n)
+        for i in range(first, last)
     ]  # fmt: skip
-    started = time.perf_counter()
-    results = backend.send(messages)
-    seconds = time.perf_counter() - started
-    ok = sum(r.ok for r in results)
-    return {"messages": n, "ok": ok, "seconds": round(seconds, 2), "pushes_per_s": round(ok / seconds)}
+
+
+def _warm_up(_) -> None:
+    """Builds the client and opens its connections before the clock starts, as a running worker has."""
+    from campaigns.push import get_backend
+
+    time.sleep(0.5)  # one call per process (Pool hands the next task to an idle one)
+    get_backend().send(_ceiling_messages(10**9, 10**9 + 100))
+
+
+def _send_direct(first: int, last: int) -> tuple[int, float]:
+    from campaigns.push import get_backend
+
+    messages = _ceiling_messages(first, last)
+    cpu = time.process_time()
+    ok = sum(r.ok for r in get_backend().send(messages))
+    return ok, time.process_time() - cpu
 
 
 def exactly_once(record: str) -> dict:

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project's packages before bench/ (bench/recommender.py is a script)
 RESULTS = ROOT / "bench" / "results" / "worlds.json"
 POLICIES = ("blast", "seed", "optimus")
 
@@ -71,6 +72,23 @@ def run_one(world: str, policy: str, args: argparse.Namespace, tmp: Path) -> dic
     result = json.loads(out.read_text())
     keep = ("sends", "deliveries", "opens", "ctr", "dismissals", "opt_outs", "purchases", "sends_per_user_week")
     return {k: result[k] for k in keep} | {"seconds": round(time.monotonic() - started, 1)}
+
+
+def oracle_opens(overrides: dict, args: argparse.Namespace, sends: int) -> int:
+    """An optimistic ceiling on the opens any policy could get from `sends` pushes spread evenly over
+    the people, from the world's ground truth: every push at the person's best hour of the week,
+    showing the item they like most, with no fatigue. Where this is below blast's opens, no policy
+    sending that much can match blast's total opens: only more volume could."""
+    import numpy as np
+
+    from recommender.ml.world import HOURS_PER_WEEK, World, WorldParams
+
+    world = World.generate(WorldParams.from_json(overrides, n_users=args.users), args.seed)
+    p = world.params
+    timing = (HOURS_PER_WEEK * world.activity_profile.astype(np.float64)).max(axis=1) ** p.open_timing_effect
+    best_item = world.affinity_matrix(np.arange(world.n_users)).max(axis=1)
+    best = np.minimum(world.open_base * timing * np.exp(p.open_relevance * best_item), p.open_max)
+    return round(sends * float(best.mean()))
 
 
 def verdicts(runs: dict) -> dict:
@@ -119,9 +137,16 @@ def main() -> None:
         entry = {"overrides": WORLDS[world][0], "about": WORLDS[world][1], "runs": runs}
         if not any("error" in r for r in runs.values()):
             entry["verdicts"] = verdicts(runs)
+            entry["oracle_opens_at_optimus_volume"] = oracle = oracle_opens(
+                WORLDS[world][0], args, runs["optimus"]["sends"]
+            )
             failed = [name for name, ok in entry["verdicts"].items() if not ok]
             all_pass &= not failed
             lines.append(f"{'':10s} verdict: {'PASS' if not failed else 'FAIL: ' + ', '.join(failed)}")
+            lines.append(
+                f"{'':10s} an oracle sending optimus's {runs['optimus']['sends']:,} pushes would get at most "
+                f"~{oracle:,} opens (blast: {runs['blast']['opens']:,})"
+            )
         else:
             all_pass = False
         report[world] = entry
