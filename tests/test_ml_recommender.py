@@ -225,18 +225,19 @@ def test_blocked_scoring_matches_the_dense_definition(fitted_with_catalog, monke
     monkeypatch.setattr("recommender.ml.blend.PARALLEL_ELEMENTS", 0)
     monkeypatch.setattr(fitted, "block_elements", 300 * 64)  # several blocks of 64 rows
     try:
-        top, scores = served(1)
-        top_threads, scores_threads = served(3)
+        answers = [served(1), served(3)]
     finally:
         fitted.scoring_threads = 0
-    np.testing.assert_array_equal(top, top_threads)
-    np.testing.assert_array_equal(scores, scores_threads)
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
-    found = top >= 0
-    where = np.searchsorted(columns, np.maximum(top, 0))
-    assert (columns[where][found] == top[found]).all()
-    np.testing.assert_allclose(np.take_along_axis(dense, where, 1)[found], scores[found], rtol=1e-5, atol=1e-6)
-    assert (found == np.isfinite(expected)).all()
+    # Threads score blocks of fewer rows, and BLAS may pick another kernel for another block height
+    # (which one depends on the CPU): both answers are checked against the definition, not against
+    # each other bit for bit (they differ in the last float32 bit on some CPUs).
+    for top, scores in answers:
+        np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+        found = top >= 0
+        where = np.searchsorted(columns, np.maximum(top, 0))
+        assert (columns[where][found] == top[found]).all()
+        np.testing.assert_allclose(np.take_along_axis(dense, where, 1)[found], scores[found], rtol=1e-5, atol=1e-6)
+        assert (found == np.isfinite(expected)).all()
 
 
 def test_cold_users_get_trending_items(fitted_with_catalog):
