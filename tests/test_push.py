@@ -231,6 +231,29 @@ def test_fcm_unreachable_endpoint_is_transient():
     assert result.retry_after is None
 
 
+def test_fcm_client_resolves_proxies_and_ca_bundle_once_at_start(monkeypatch, tmp_path):
+    # requests would rescan the whole environment on every request (40 % of the CPU per push);
+    # the backend reads it once, and what it read must still be what requests would have used.
+    from firebase_admin import messaging
+
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "ALL_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "bypassed.example")
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+
+    def session(backend):
+        return messaging._get_messaging_service(backend._app)._client.session
+
+    proxied = session(FcmBackend(endpoint="http://fcm-behind-a-proxy.example:9"))
+    direct = session(FcmBackend(endpoint="http://bypassed.example:9"))
+    assert proxied.proxies.get("http") == "http://proxy.internal:3128"
+    assert not direct.proxies
+    assert proxied.verify == str(bundle)
+    assert not proxied.trust_env and not direct.trust_env
+
+
 def test_fail_rate_is_repeatable_with_a_seed_and_every_attempt_is_recorded(start_gateway):
     def run(seed):
         gateway = start_gateway(fail_rate=0.3, seed=seed)

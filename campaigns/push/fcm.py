@@ -92,7 +92,9 @@ class FcmBackend(PushBackend):
         # send_each runs up to 500 requests at once; a smaller pool would open and throw away
         # connections on every batch (and log a warning for each).
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=BATCH_SIZE, max_retries=one_attempt)
-        service._client.session.mount(base_url, adapter)
+        session = service._client.session
+        session.mount(base_url, adapter)
+        read_environment_once(session, base_url)
 
     def _send(self, messages: list[PushMessage]) -> list[PushResult]:
         from firebase_admin import exceptions, messaging
@@ -138,6 +140,26 @@ class FcmBackend(PushBackend):
         # still takes it as "token"; set after construction, as django-push-notifications does.
         fcm_message.token = m.token
         return fcm_message
+
+
+def read_environment_once(session, url: str) -> None:
+    """Proxy and CA settings read from the environment now, instead of on every request.
+
+    With ``trust_env`` on (the default), requests scans all of ``os.environ`` twice per request for
+    proxy variables and looks for ``~/.netrc``: 40 % of firebase-admin's CPU per push, measured with
+    yappi (bench/send_throughput.py reports the CPU per push). The result cannot change while the
+    process runs, so it is resolved once: HTTPS_PROXY / NO_PROXY for the FCM host, and
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE. netrc is not needed: requests carry a Bearer token.
+    """
+    import os
+
+    import requests.utils
+
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
 
 
 def classify_fcm_error(message: PushMessage, exc) -> PushResult:
