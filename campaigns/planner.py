@@ -8,9 +8,10 @@ decides, in this order:
    is paused or allows no sends are skipped; a stable share (PLAN_CONTROL_SHARE, per campaign its
    control share) is held back as a control group — recorded as a suppressed notification, so
    uplift can be measured, never sent;
-2. **how often**: the segment's weekly cap, counting everything planned or sent from 7 days ago
-   to the end of the window, spread over the week (automated sends at least PACING × 7 days / cap
-   apart), and at most one notification per customer per local day;
+2. **how often**: the segment's weekly cap over the rolling 7 × 24 hours before the send (what
+   was sent or planned then, and anything planned after it in the window), spread over the week
+   (automated sends at least PACING × 7 days / cap apart), and at most one notification per
+   customer per local day;
 3. **when**: the best-ranked hour of the window in the customer's time zone outside their quiet
    hours; with probability PLAN_EXPLORATION another allowed hour, chosen uniformly, so the
    send-time model keeps learning — the probability of the chosen hour is stored (`propensity`)
@@ -40,7 +41,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.models import Campaign, Notification, NotificationType, SegmentPolicy
@@ -156,7 +156,7 @@ class Planner:
         recent = Notification.objects.filter(
             customer_id__in=pks, scheduled_for__gte=self.now - WEEK, status__in=COUNTED
         )
-        counts = dict(recent.values_list("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
+        scheduled: dict[int, list[dt.datetime]] = defaultdict(list)
         shown: dict[int, set[str]] = defaultdict(set)
         last_type: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
         days_taken: dict[int, set[dt.date]] = defaultdict(set)
@@ -164,6 +164,7 @@ class Planner:
         for customer_id, item_ids, type_id, at, campaign_id, key in recent.values_list(
             "customer_id", "item_ids", "notification_type_id", "scheduled_for", "campaign_id", "idempotency_key"
         ):
+            scheduled[customer_id].append(at)
             shown[customer_id].update(item_ids or [])
             last_type[customer_id][type_id] = max(at, last_type[customer_id].get(type_id, at))
             days_taken[customer_id].add(key.rsplit(":", 1)[-1])
@@ -178,7 +179,7 @@ class Planner:
             context = CustomerContext(
                 customer=customer,
                 profile=profiles.get(customer.pk),
-                pushes_last_week=counts.get(customer.pk, 0),
+                scheduled=scheduled[customer.pk],
                 shown=shown[customer.pk],
                 last_type=last_type[customer.pk],
                 days_taken=days_taken[customer.pk],
@@ -214,7 +215,7 @@ class Planner:
         policy = self.policies.get(profile.segment_id)
         if policy is None or policy.weekly_cap == 0:
             return skip.update(["segment_not_contacted"]) if campaign is None else None
-        if c.pushes_last_week >= policy.weekly_cap:
+        if c.pushes_before(self.now + WINDOW) >= policy.weekly_cap:  # even the window's last hour is capped
             return skip.update(["weekly_cap"]) if campaign is None else None
 
         slots = [s for s in self.window(c.customer.timezone) if not c.customer.is_quiet_at(s.starts_at)]
@@ -240,6 +241,10 @@ class Planner:
                 return skip.update(["nothing_to_say"])
 
         slot, propensity, explored = self.choose_slot(c, slots, profile, campaign)
+        pushes = c.pushes_before(slot.starts_at)
+        if pushes >= policy.weekly_cap:
+            # Not a worse hour instead: a later run plans the best hour once the week has room.
+            return skip.update(["weekly_cap"]) if campaign is None else None
         last_sent = max(c.last_type.values(), default=None)
         if (
             campaign is None
@@ -266,7 +271,7 @@ class Planner:
             titles=items,
             propensity=propensity,
             explored=explored,
-            pushes_last_week=c.pushes_last_week,
+            pushes_last_week=pushes,
             weekly_cap=policy.weekly_cap,
             in_control=in_control_group(c.customer.external_id, key_owner, control_share),
             idempotency_key=f"{c.customer.pk}:{key_owner}:{slot.local_date.isoformat()}",
@@ -353,10 +358,17 @@ ROW_FIELDS = [
 class CustomerContext:
     customer: Customer
     profile: CustomerProfile | None
-    pushes_last_week: int
+    scheduled: list[dt.datetime]  # counted notifications from a week before `now` on
     shown: set[str]
     last_type: dict[int, dt.datetime]
     days_taken: set[str]
+
+    def pushes_before(self, at: dt.datetime) -> int:
+        """What counts against the weekly cap of a send at `at`: the rolling 7 × 24 hours before it
+        (as the dispatcher counts at send time), and whatever is planned after it in the window,
+        whose own week then holds this send. Counted from `now − 7 days` instead, a weekly push at
+        the same best hour would always find last week's push in the way and wait a day more."""
+        return sum(1 for t in self.scheduled if t > at - WEEK)
 
 
 @dataclass

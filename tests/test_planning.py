@@ -114,6 +114,22 @@ def test_weekly_cap_counts_what_was_sent_and_planned(catalog, quiet_planner):
     assert len(planned(c)) == 1
 
 
+def test_weekly_cap_is_the_rolling_week_before_the_send(catalog, quiet_planner):
+    # DESIGN: "Weekly caps count the rolling 7 × 24 hours before a send". A once-a-week customer
+    # whose best hour is Sunday 19:00 gets every Sunday's, not every eighth day's.
+    c = customer("weekly")
+    profile_for(c, segment="at-risk", items=tuple(f"sku-{i}" for i in range(1, 7)))  # cap 1 a week
+    planner.plan(now=NOW)
+    [first] = planned(c)
+    assert planner.plan(now=NOW + dt.timedelta(days=6)).skipped == {"weekly_cap": 1}  # Saturday: 6 days after
+    report = planner.plan(now=NOW + dt.timedelta(days=7))
+    assert report.planned == 1, report.as_dict()
+    second = planned(c)[-1]
+    assert second.scheduled_for - first.scheduled_for == dt.timedelta(days=7)
+    assert second.scheduled_for.astimezone(c.zone).hour == 19
+    assert second.explanation["pushes_last_7_days"] == 0
+
+
 def test_items_shown_in_the_last_week_are_not_shown_again(catalog, quiet_planner):
     c = customer("fresh")
     profile_for(c, segment="champions", items=("sku-1", "sku-2", "sku-3", "sku-4", "sku-5", "sku-6"))
