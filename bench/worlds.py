@@ -53,6 +53,18 @@ WORLDS = {
         {"activity_median": 0.4, "session_views_mean": 2.0},
         "a third of the behaviour to learn from",
     ),
+    "apathetic": (
+        {"open_base_mean": 0.015},
+        "a third of the base open rate: most pushes are worth less than they cost",
+    ),
+    "content-blind": (
+        {"open_relevance": 0.0, "relevance_purchase": 0.1},
+        "which items a push shows does not change whether it is opened",
+    ),
+    "quick-to-quit": (
+        {"tolerance_median": 1.5, "opt_out_base": 0.002, "annoyance_per_push": 0.02},
+        "people opt out after very few pushes",
+    ),
 }
 
 
@@ -110,6 +122,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
     parser.add_argument("--only", nargs="+", choices=sorted(WORLDS), help="just these worlds")
+    parser.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results ({RESULTS.name})")
     args = parser.parse_args()
     names = args.only or list(WORLDS)
 
@@ -153,8 +166,8 @@ def main() -> None:
     lines.append("")
     lines.append(f"overall: {'PASS' if all_pass else 'FAIL'} ({time.monotonic() - started:.0f} s)")
     print("\n".join(lines))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
         json.dumps(
             {
                 "benchmark": "worlds",
