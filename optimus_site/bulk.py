@@ -23,7 +23,9 @@ def ensure_external_ids(model: type[models.Model], external_ids: Iterable[str], 
         if missing:
             # ignore_conflicts: another process may create the same row meanwhile; the SELECT
             # below picks up whichever row won.
-            model.objects.bulk_create([model(external_id=eid) for eid in missing], ignore_conflicts=True)
+            # Sorted, not in a set's order, which changes with every process's hash seed: primary keys,
+            # and so the index of every model trained on them, come out the same on every run.
+            model.objects.bulk_create([model(external_id=eid) for eid in sorted(missing)], ignore_conflicts=True)
             cache.update(model.objects.filter(external_id__in=missing).values_list("external_id", "id"))
             return len(missing)
     return 0
