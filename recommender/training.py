@@ -23,6 +23,7 @@ import logging
 import pickle
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -276,7 +277,9 @@ def save_artifact(
     """Pickles the fitted models next to the others; returns the path relative to MODEL_ARTIFACT_DIR."""
     directory = settings.MODEL_ARTIFACT_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"model-{version.pk}.pkl"
+    # The pk alone is not unique across databases: two of them (simulations side by side, a test
+    # database and the demo's) sharing one checkout would overwrite, and then load, each other's.
+    name = f"model-{version.pk}-{uuid.uuid4().hex[:12]}.pkl"
     temporary = directory / f".{name}.partial"
     with temporary.open("wb") as f:
         pickle.dump({"version": version.pk, "recommender": fitted, "timing": timing, "click": click}, f, protocol=5)

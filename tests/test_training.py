@@ -85,6 +85,16 @@ def test_train_stores_a_version_with_metrics_and_a_loadable_artifact(world, arti
     assert models["version"] == version.pk and models["recommender"] is not None and models["timing"] is not None
 
 
+def test_artifacts_of_two_databases_sharing_a_checkout_never_overwrite_each_other(db, artifacts):
+    # Simulations side by side (bench/worlds.py) each have a version 1: each must load its own.
+    version = ModelVersion.objects.create(started_at=NOW, data_until=NOW)
+    ours = training.save_artifact(version, None, "our timing model")
+    theirs = training.save_artifact(version, None, "another database's")  # the same pk elsewhere
+    assert ours != theirs
+    version.artifact = ours
+    assert load_artifact(version)["timing"] == "our timing model"
+
+
 def test_every_customer_gets_a_profile_with_items_from_their_taste_and_never_a_sold_out_item(world):
     version = run_train()
     profiles = {p.customer_id: p for p in CustomerProfile.objects.all()}
