@@ -232,7 +232,7 @@ def test_fcm_unreachable_endpoint_is_transient():
 
 
 def test_fcm_client_resolves_proxies_and_ca_bundle_once_at_start(monkeypatch, tmp_path):
-    # requests would rescan the whole environment on every request (40 % of the CPU per push);
+    # requests would rescan the whole environment on every request (a third of the CPU per push);
     # the backend reads it once, and what it read must still be what requests would have used.
     from firebase_admin import messaging
 

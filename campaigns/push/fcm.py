@@ -146,7 +146,7 @@ def read_environment_once(session, url: str) -> None:
     """Proxy and CA settings read from the environment now, instead of on every request.
 
     With ``trust_env`` on (the default), requests scans all of ``os.environ`` twice per request for
-    proxy variables and looks for ``~/.netrc``: 40 % of firebase-admin's CPU per push, measured with
+    proxy variables and looks for ``~/.netrc``: about a third of firebase-admin's CPU per push, by
     yappi (bench/send_throughput.py reports the CPU per push). The result cannot change while the
     process runs, so it is resolved once: HTTPS_PROXY / NO_PROXY for the FCM host, and
     REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE. netrc is not needed: requests carry a Bearer token.
