@@ -163,7 +163,6 @@ def main() -> None:
     d = results["dispatch"]
     print(f"{'dispatch (pushes)':28} {d['deliveries']:>8,} {d['seconds']:>8.2f} {d['pushes_per_s']:>11,}"
           f"   {d['share_of_ceiling']:.0%} of the {c['client_processes']}-process ceiling")  # fmt: skip
-    c = results["gateway_ceiling"]
     print(f"CPU per push at the ceiling: firebase-admin client {c['client_cpu_ms_per_push']:.2f} ms, "
           f"gateway {c['gateway_cpu_ms_per_push']:.2f} ms ({os.cpu_count()} cores)")  # fmt: skip
     print(f"exactly once: {results['exactly_once']}")

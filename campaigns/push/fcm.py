@@ -6,6 +6,7 @@ Google Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, or the m
 """
 
 import logging
+import os
 import time
 from urllib.parse import urlsplit
 
@@ -151,8 +152,6 @@ def read_environment_once(session, url: str) -> None:
     process runs, so it is resolved once: HTTPS_PROXY / NO_PROXY for the FCM host, and
     REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE. netrc is not needed: requests carry a Bearer token.
     """
-    import os
-
     import requests.utils
 
     session.proxies.update(requests.utils.get_environ_proxies(url))
