@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from devices.models import Customer, Device
 from recommender.click import fit_click_model, open_rates
-from recommender.ml.blend import FitOptions, FittedRecommender, fit_recommender
+from recommender.ml.ranking import FitOptions, FittedRecommender, fit_recommender
 from recommender.ml.click import ClickModel
 from recommender.ml.data import DAY_MS, ItemCatalog, events_frame
 from recommender.ml.rfm import rfm_scores, rfm_values
