@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
+from recommender.ml.clock import DAY_MS, HOUR_MS, HOURS_PER_WEEK, hour_of_week, is_quiet
+
 HOURS = np.arange(24)
 # Hit window of hour h: h and h + 1, no wrap past midnight (hour 23 covers only itself).
 WINDOW_MASKS = np.left_shift(1, HOURS) | np.where(HOURS < 23, np.left_shift(1, np.minimum(HOURS + 1, 23)), 0)
@@ -204,7 +204,7 @@ class PopulationProfile:
         return int(np.argmax(self.hour))
 
     def hour_of_week(self) -> np.ndarray:
-        return self.dow_hour.reshape(168)
+        return self.dow_hour.reshape(HOURS_PER_WEEK)
 
     def to_dict(self) -> dict:
         return {
@@ -554,15 +554,14 @@ class QuietHours:
     end: dt.time
 
     def overlaps(self, hour: int) -> bool:
-        """True when any minute of the local hour [hour:00, hour+1:00) is quiet."""
-        start = self.start.hour * 60 + self.start.minute
-        end = self.end.hour * 60 + self.end.minute
-        first, last = hour * 60, hour * 60 + 59
+        """True when any minute of the local hour [hour:00, hour+1:00) is quiet: quiet at its first minute, or
+        quiet hours begin during it. Unlike ``is_quiet(time)`` this asks about a whole hour-long slot: the
+        planner must not send at 21:00 when quiet hours start at 21:30."""
+        # Minute precision (seconds dropped), as the slots the planner chooses between.
+        start, end = self.start.replace(second=0, microsecond=0), self.end.replace(second=0, microsecond=0)
         if start == end:
             return False
-        if start < end:
-            return first < end and last >= start
-        return last >= start or first < end
+        return is_quiet(dt.time(hour), start, end) or start.hour == hour
 
 
 @dataclass(frozen=True)
@@ -571,20 +570,6 @@ class SendHour:
     local_start: dt.datetime  # aware, in the person's zone
     starts_at: dt.datetime  # the same instant in UTC
     score: float
-
-
-def local_offsets_ms(timestamps_ms: np.ndarray, zones: np.ndarray) -> np.ndarray:
-    """UTC offset (ms) in force at each instant in each event's IANA zone, daylight saving included: with
-    ``UserDays.from_events(users, timestamps_ms, offsets)`` it gives everyone's user-days in local time,
-    e.g. for the population profile the product plans with."""
-    stamps = pd.Series(np.asarray(timestamps_ms, dtype=np.int64))
-    zones = pd.Series(np.asarray(zones, dtype=object))
-    offsets = np.zeros(len(stamps), dtype=np.int64)
-    for zone, where in zones.groupby(zones, sort=False).groups.items():
-        instants = pd.to_datetime(stamps[where], unit="ms", utc=True)
-        wall = instants.dt.tz_convert(zone).dt.tz_localize(None)
-        offsets[np.asarray(where)] = (wall - instants.dt.tz_localize(None)).dt.total_seconds().to_numpy() * 1000
-    return offsets
 
 
 def local_user_days(timestamps: Iterable[dt.datetime | int], zone: ZoneInfo, user: object = 0) -> UserDays:
@@ -622,9 +607,9 @@ def coming_week_slots(zone: ZoneInfo, now: dt.datetime) -> list[tuple[int, dt.da
             wall = dt.datetime(date.year, date.month, date.day, hour, tzinfo=zone)
             if wall.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
                 continue
-            how = date.weekday() * 24 + hour
-            if now <= wall.astimezone(UTC) < end and how not in seen:
-                seen.add(how)
+            slot_hour = hour_of_week(wall)
+            if now <= wall.astimezone(UTC) < end and slot_hour not in seen:
+                seen.add(slot_hour)
                 slots.append(((date - EPOCH).days, wall))
     return slots
 
@@ -665,7 +650,7 @@ def best_send_hours(
     row = {day: i for i, day in enumerate(days)}
     result = [
         SendHour(
-            hour_of_week=wall.weekday() * 24 + wall.hour,
+            hour_of_week=hour_of_week(wall),
             local_start=wall,
             starts_at=wall.astimezone(UTC),
             score=float(scores[row[day], wall.hour]),
