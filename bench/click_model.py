@@ -31,7 +31,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from recommender.ml.click import ClickModel, History
+    from recommender.ml.click import ClickModel, PushHistory
     from tests.test_click import DAY, NOW_MS, planted
 
     started = time.perf_counter()
@@ -42,7 +42,7 @@ def main() -> None:
     fit_s = time.perf_counter() - started
     month = NOW_MS - 30 * DAY
     sends, feedback = history.sends, history.feedback
-    recent = History(sends[sends["sent_ms"] >= month], feedback[feedback["at_ms"] >= month])
+    recent = PushHistory(sends[sends["sent_ms"] >= month], feedback[feedback["at_ms"] >= month])
     users = np.repeat(np.arange(world.n_users), 24)
     candidates = np.random.default_rng(0).integers(0, 168, len(users))
     started = time.perf_counter()

@@ -46,8 +46,8 @@ def worker(case: str, args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from recommender.ml.blend import FitOptions, default_weights, fit_recommender
     from recommender.ml.factorization import Factorization, LightfmParams
+    from recommender.ml.ranking import FitOptions, default_weights, fit_recommender
     from recommender.ml.synthetic import synthetic_events
 
     if case in ("train", "train-refit"):

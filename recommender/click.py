@@ -23,7 +23,7 @@ from recommender.models import ModelVersion, Segment
 if TYPE_CHECKING:
     import pandas as pd
 
-    from recommender.ml.click import ActiveHours, ClickModel, History
+    from recommender.ml.click import ActiveHours, ClickModel, PushHistory
     from recommender.training import TrainingData
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,13 @@ def _stamps_ms(values) -> np.ndarray:
 
 def read_history(
     *, start: dt.datetime, end: dt.datetime, customers: np.ndarray | None = None, labels: bool = True
-) -> History:
+) -> PushHistory:
     """Pushes sent in [start, end) (with whether each was opened, if ``labels``) and what phones reported in that
     window, for all customers or only the given pks. Without labels (scoring as of ``end``) only what the
     features read is fetched: opens and dismissals, and device context of the last 7 days."""
     import pandas as pd
 
-    from recommender.ml.click import CONTEXT_MAX_AGE_MS, History
+    from recommender.ml.click import CONTEXT_MAX_AGE_MS, PushHistory
 
     # Read by name: importing campaigns from recommender would invert the apps' dependency.
     notification = apps.get_model("campaigns", "Notification")
@@ -107,7 +107,7 @@ def read_history(
             "app_state": reported["app_state"].fillna("").astype(object),
         }
     )
-    return History(sends=sent.sort_values("sent_ms", kind="stable", ignore_index=True), feedback=reported)
+    return PushHistory(sends=sent.sort_values("sent_ms", kind="stable", ignore_index=True), feedback=reported)
 
 
 def _chunks(values: np.ndarray):
@@ -118,7 +118,7 @@ def _chunks(values: np.ndarray):
 def active_hours(data: TrainingData) -> ActiveHours:
     """Everyone's active local hours (each event in the customer's own zone, daylight saving included)."""
     from recommender.ml.click import ActiveHours
-    from recommender.ml.timing import local_offsets_ms
+    from recommender.ml.clock import local_offsets_ms
 
     activity = data.activity
     stamps = activity["timestamp"].to_numpy(dtype=np.int64)
@@ -126,15 +126,14 @@ def active_hours(data: TrainingData) -> ActiveHours:
     return ActiveHours.from_events(activity["customer"].to_numpy(dtype=np.int64), stamps, offsets)
 
 
-def send_hours_of_week(history: History, zones: pd.Series) -> pd.DataFrame:
+def send_hours_of_week(history: PushHistory, zones: pd.Series) -> pd.DataFrame:
     """The pushes with the local hour of the week they went out at, in each customer's zone."""
-    from recommender.ml.click import local_hour_of_week
-    from recommender.ml.timing import local_offsets_ms
+    from recommender.ml.clock import local_hour_of_week, local_offsets_ms
 
     sends = history.sends.copy()
     zone = zones.reindex(sends["customer"]).fillna("UTC").to_numpy(dtype=object)
     stamps = sends["sent_ms"].to_numpy(dtype=np.int64)
-    sends["how"] = local_hour_of_week(stamps, local_offsets_ms(stamps, zone))
+    sends["hour_of_week"] = local_hour_of_week(stamps, local_offsets_ms(stamps, zone))
     return sends
 
 
@@ -150,12 +149,12 @@ def fit_click_model(
 ) -> ClickModel:
     """Fits the click model on the pushes of the last LABEL_DAYS (older feedback only feeds the features),
     with each push's RFM profile as of its week. ``rfm``: the run's RFM table (as of ``now``), if computed."""
-    from recommender.ml.click import ClickModel, History
+    from recommender.ml.click import ClickModel, PushHistory
 
     now_ms = _ms(now)
     since = now - dt.timedelta(days=LABEL_DAYS)
     history = read_history(start=since - dt.timedelta(days=HISTORY_DAYS), end=now)
-    history = History(sends=send_hours_of_week(history, data.customers["timezone"]), feedback=history.feedback)
+    history = PushHistory(sends=send_hours_of_week(history, data.customers["timezone"]), feedback=history.feedback)
     return ClickModel.fit(
         active_hours(data),
         history,

@@ -36,21 +36,12 @@ from django.utils import timezone
 
 from devices.models import Customer, Device
 from recommender.click import fit_click_model, open_rates
-from recommender.ml.blend import FitOptions, FittedRecommender, fit_recommender
 from recommender.ml.click import ClickModel
-from recommender.ml.data import DAY_MS, ItemCatalog, events_frame
+from recommender.ml.clock import DAY_MS, HOURS_PER_WEEK, local_offsets_ms
+from recommender.ml.data import ItemCatalog, events_frame
+from recommender.ml.ranking import FitOptions, FittedRecommender, fit_recommender
 from recommender.ml.rfm import rfm_scores, rfm_values
-from recommender.ml.timing import (
-    DAY_MS as TIMING_DAY_MS,
-)
-from recommender.ml.timing import (
-    Targets,
-    TimingModel,
-    UserDays,
-    dow_of_day,
-    fit_timing_model,
-    local_offsets_ms,
-)
+from recommender.ml.timing import Targets, TimingModel, UserDays, dow_of_day, fit_timing_model
 from recommender.models import Category, CustomerProfile, Event, EventType, Item, ModelVersion, Segment
 from recommender.reasons import REASONS, TRENDING, reason_label  # noqa: F401 (re-exported)
 
@@ -60,7 +51,6 @@ TOP_ITEMS = 20  # stored per customer; a notification shows a few of them
 PROFILE_BATCH = 2000  # profiles written per statement
 TIMING_BLOCK = 2_000  # customers scored for send hours at a time (features are 7 × 24 × F per customer)
 READ_CHUNK = 50_000
-assert DAY_MS == TIMING_DAY_MS
 
 
 @dataclass
@@ -420,9 +410,9 @@ def history_flags(fitted: FittedRecommender, events: pd.DataFrame) -> dict[str, 
         out.data[:] = 1.0
         return out
 
-    kind = events["type"].to_numpy()
-    bought = matrix(kind == "transaction")
-    carted = matrix(kind == "addtocart")
+    event_type = events["type"].to_numpy()
+    bought = matrix(event_type == "transaction")
+    carted = matrix(event_type == "addtocart")
     return {
         "open_cart": carted - carted.multiply(bought),
         "bought": bought,
@@ -431,16 +421,16 @@ def history_flags(fitted: FittedRecommender, events: pd.DataFrame) -> dict[str, 
 
 
 def best_hours(history: UserDays, timing: TimingModel, now: dt.datetime, pks: np.ndarray) -> np.ndarray:
-    """Every hour of the week (local, 0 = Monday 00:00), best first: one row of 168 per customer pk."""
+    """Every hour of the week (local, 0 = Monday 00:00), best first: one row of HOURS_PER_WEEK per customer pk."""
     tomorrow = utc_day(now) + 1
     days = np.arange(tomorrow, tomorrow + 7)
     dows = dow_of_day(days)
-    out = np.empty((len(pks), 168), dtype=np.int64)
+    out = np.empty((len(pks), HOURS_PER_WEEK), dtype=np.int64)
     for start in range(0, len(pks), TIMING_BLOCK):
         block = pks[start : start + TIMING_BLOCK]
         targets = Targets(user=np.repeat(block, 7), day=np.tile(days, len(block)))
         scores = timing.scores(history, targets, as_of_day=tomorrow).reshape(len(block), 7, 24)
-        week = np.empty((len(block), 168), dtype=np.float64)
+        week = np.empty((len(block), HOURS_PER_WEEK), dtype=np.float64)
         for d, dow in enumerate(dows):
             week[:, dow * 24 : dow * 24 + 24] = scores[:, d, :]
         # Stable sort on -score: ties keep the earlier hour of the week first.

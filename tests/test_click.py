@@ -21,8 +21,8 @@ from django.core.management import call_command
 
 from recommender.click import DEFAULT_TYPE, OpenPredictor, send_hours_of_week
 from recommender.ml import click
-from recommender.ml.click import ActiveHours, ClickModel, History, local_hour_of_week, rank_correlation
-from recommender.ml.timing import local_offsets_ms
+from recommender.ml.click import ActiveHours, ClickModel, PushHistory, local_hour_of_week, rank_correlation
+from recommender.ml.clock import local_offsets_ms
 from recommender.ml.world import REFERENCE_MS, World, WorldParams
 from recommender.models import CustomerProfile, ModelVersion
 from recommender.training import save_artifact
@@ -53,7 +53,7 @@ def planted(n_users: int = 700, seed: int = 3, pushes_per_day: float = 0.8):
     opened = rng.random(len(user)) < world.open_probability(user, how, None, last_7d)
     dismissed = ~opened & (rng.random(len(user)) < 0.3)
     sends = pd.DataFrame(
-        {"customer": user, "type": rng.choice(["offer", "reminder"], len(user)), "sent_ms": sent, "how": how}
+        {"customer": user, "type": rng.choice(["offer", "reminder"], len(user)), "sent_ms": sent, "hour_of_week": how}
         | {"opened": opened}
     )
     answer = sent + rng.integers(60_000, 3 * click.HOUR_MS, len(user))
@@ -78,7 +78,7 @@ def planted(n_users: int = 700, seed: int = 3, pushes_per_day: float = 0.8):
         }
         | {"recency_score": 3, "frequency_score": 3, "monetary_score": 3}
     )
-    return world, hours, History(sends=sends, feedback=feedback), profiles
+    return world, hours, PushHistory(sends=sends, feedback=feedback), profiles
 
 
 def week_of(model: ClickModel, users: np.ndarray, **options) -> np.ndarray:
@@ -156,7 +156,7 @@ def test_more_recent_pushes_never_raise_p_open(population, learned):
 
 def test_without_feedback_a_newcomer_gets_the_population_shape_and_a_heavy_user_their_own(population):
     world, hours, _, _ = population
-    model = ClickModel.fit(hours, History.empty(), now_ms=NOW_MS)
+    model = ClickModel.fit(hours, PushHistory.empty(), now_ms=NOW_MS)
     assert model.estimator is None and model.metrics["chosen"] == "prior"
 
     newcomer = week_of(model, np.array([10**9]))[0]  # never seen
@@ -176,7 +176,8 @@ def test_without_feedback_a_newcomer_gets_the_population_shape_and_a_heavy_user_
 
 def test_a_little_feedback_sets_the_prior_base_rate_but_trains_no_trees(population):
     _, hours, history, _ = population
-    few = History(sends=history.sends[history.sends["sent_ms"] < NOW_MS - 2 * DAY].head(150), feedback=history.feedback)
+    early = history.sends[history.sends["sent_ms"] < NOW_MS - 2 * DAY].head(150)
+    few = PushHistory(sends=early, feedback=history.feedback)
     model = ClickModel.fit(hours, few, now_ms=NOW_MS)
     opens = int(few.sends["opened"].sum())
     assert model.estimator is None and model.metrics["sends"] == 150
@@ -201,7 +202,8 @@ def test_history_features_count_only_what_came_before_within_their_windows():
             "app_state": ["", "", "killed", "foreground"],
         }
     )
-    out = click.history_features(History(sends, feedback), np.array([1, 2, 3]), np.full(3, now), base_rate=0.05)
+    history = PushHistory(sends, feedback)
+    out = click.push_history_features(history, np.array([1, 2, 3]), np.full(3, now), base_rate=0.05)
     assert out["sends_7d"].tolist() == [1, 1, 0]  # the push at `now` itself is not before it
     assert out["sends_30d"].tolist() == [2, 1, 0]
     assert out["opens_30d"].tolist() == [1, 0, 0]
@@ -210,7 +212,7 @@ def test_history_features_count_only_what_came_before_within_their_windows():
     # Customer 1's context is 8 days old, customer 2's 9: both older than a week, so unknown.
     assert out["battery"].tolist() == [-1, -1, -1]
     feedback.loc[2, "at_ms"] = now - 2 * DAY
-    out = click.history_features(History(sends, feedback), np.array([1]), np.array([now]), base_rate=0.05)
+    out = click.push_history_features(PushHistory(sends, feedback), np.array([1]), np.array([now]), base_rate=0.05)
     assert (out["battery"][0], out["charging"][0], out["network"][0], out["app_state"][0]) == (40, 1, "wifi", "killed")
 
 
@@ -224,7 +226,7 @@ def test_local_hour_of_week_follows_daylight_saving():
     assert how.tolist() == [6 * 24 + 1, 6 * 24 + 3]
     sends = pd.DataFrame({"customer": [7, 8], "sent_ms": stamps, "opened": [True, False]})
     zones = pd.Series({7: "Europe/Berlin", 8: "Asia/Tokyo"})
-    assert send_hours_of_week(History(sends, History.empty().feedback), zones)["how"].tolist() == [
+    assert send_hours_of_week(PushHistory(sends, PushHistory.empty().feedback), zones)["hour_of_week"].tolist() == [
         6 * 24 + 1,
         6 * 24 + 10,  # 01:30 UTC is 10:30 in Tokyo, no daylight saving there
     ]

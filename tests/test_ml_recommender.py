@@ -9,12 +9,12 @@ import pytest
 import scipy.sparse as sp
 from django.core.management import call_command
 
-from recommender.ml.blend import MODES, FitOptions, Pool, coordinate_ascent, fit_recommender
 from recommender.ml.data import DAY_MS, ItemCatalog, events_frame, load_catalog, load_events, time_split
 from recommender.ml.factorization import LightfmParams
 from recommender.ml.itemknn import prune_rows
 from recommender.ml.metrics import ndcg, ranking_metrics, topk_rows
-from recommender.ml.signals import history_features
+from recommender.ml.ranking import MODES, FitOptions, Pool, coordinate_ascent, fit_recommender
+from recommender.ml.ranking_signals import user_item_history
 from recommender.ml.synthetic import synthetic_catalog, synthetic_events
 
 FAST = FitOptions(max_validation_users=300, max_epochs=10, lightfm_params=LightfmParams(no_components=8))
@@ -222,7 +222,7 @@ def test_blocked_scoring_matches_the_dense_definition(fitted_with_catalog, monke
         fitted.scoring_threads = threads
         return fitted.recommend(users, 10, exclude_seen=exclude_seen, available=extra, weights=weights)
 
-    monkeypatch.setattr("recommender.ml.blend.PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr("recommender.ml.ranking.scoring.PARALLEL_ELEMENTS", 0)
     monkeypatch.setattr(fitted, "block_elements", 300 * 64)  # several blocks of 64 rows
     try:
         answers = [served(1), served(3)]
@@ -280,7 +280,7 @@ def test_history_open_carts():
     from recommender.ml.data import Interactions
 
     inter = Interactions.build(events, now_ms=4 * day)
-    history = history_features(inter)
+    history = user_item_history(inter)
     open_cart = history.feature("hist_open_cart").toarray()[0]
     by_item = dict(zip(inter.item_ids, open_cart, strict=True))
     assert by_item["cart-only"] > 0 and by_item["bought"] == 0 and by_item["viewed"] == 0

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommender.ml.clock import DAY_MS, HOUR_MS, local_offsets_ms
 from recommender.ml.timing import (
-    DAY_MS,
-    HOUR_MS,
     PopulationProfile,
     QuietHours,
     Targets,
@@ -18,7 +17,6 @@ from recommender.ml.timing import (
     best_send_hours,
     coming_week_slots,
     fit_timing_model,
-    local_offsets_ms,
     window_hits,
 )
 from recommender.ml.timing_eval import evaluate, split_events

@@ -12,9 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from devices.models import Customer
-from recommender.ml.blend import FitOptions, fit_recommender
 from recommender.ml.data import DAY_MS, events_frame, load_catalog, load_events, time_split
 from recommender.ml.evaluation import evaluate_recommender
+from recommender.ml.ranking import FitOptions, fit_recommender
 from recommender.ml.world import REFERENCE_MS, World, WorldParams, write_dataset
 from recommender.models import Category, Event, Item
 

@@ -16,6 +16,7 @@ import numpy as np
 HOURS_PER_WEEK = 168
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
 
 
 def hour_of_week(local: dt.datetime) -> int:
@@ -25,10 +26,26 @@ def hour_of_week(local: dt.datetime) -> int:
 
 def local_hour_of_week(timestamps_ms: np.ndarray, offsets_ms: np.ndarray) -> np.ndarray:
     """``hour_of_week`` of many UTC instants (ms since the epoch), given the UTC offset in force at each
-    (``recommender.ml.timing.local_offsets_ms``)."""
+    (``local_offsets_ms``)."""
     local = np.asarray(timestamps_ms, dtype=np.int64) + np.asarray(offsets_ms, dtype=np.int64)
     day = local // DAY_MS
     return ((day + 3) % 7) * 24 + (local % DAY_MS) // HOUR_MS  # 1970-01-01 was a Thursday
+
+
+def local_offsets_ms(timestamps_ms: np.ndarray, zones: np.ndarray) -> np.ndarray:
+    """UTC offset (ms) in force at each instant in each event's IANA zone, daylight saving included: with
+    ``UserDays.from_events(users, timestamps_ms, offsets)`` it gives everyone's user-days in local time,
+    e.g. for the population profile the product plans with."""
+    import pandas as pd  # the web process asks is_quiet / hour_of_week and never needs pandas
+
+    stamps = pd.Series(np.asarray(timestamps_ms, dtype=np.int64))
+    zones = pd.Series(np.asarray(zones, dtype=object))
+    offsets = np.zeros(len(stamps), dtype=np.int64)
+    for zone, where in zones.groupby(zones, sort=False).groups.items():
+        instants = pd.to_datetime(stamps[where], unit="ms", utc=True)
+        wall = instants.dt.tz_convert(zone).dt.tz_localize(None)
+        offsets[np.asarray(where)] = (wall - instants.dt.tz_localize(None)).dt.total_seconds().to_numpy() * 1000
+    return offsets
 
 
 def is_quiet(local: dt.time, start: dt.time | None, end: dt.time | None) -> bool:

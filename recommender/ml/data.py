@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-DAY_MS = 86_400_000
+from recommender.ml.clock import DAY_MS
+
 EVENT_TYPES = ("view", "addtocart", "transaction")
 VIEW, CART, BUY = 0, 1, 2
 COLUMNS = ["customer", "item", "type", "timestamp", "amount"]
@@ -228,7 +229,7 @@ class Interactions:
     item_ids: np.ndarray
     u: np.ndarray  # int32 per event
     i: np.ndarray  # int32 per event
-    kind: np.ndarray  # int8 per event: VIEW, CART, BUY
+    event_type: np.ndarray  # int8 per event: VIEW, CART, BUY
     age_days: np.ndarray  # float32 per event, >= 0
     now_ms: int
 
@@ -259,7 +260,7 @@ class Interactions:
             item_ids=np.asarray(item_ids),
             u=u.astype(np.int32),
             i=i.astype(np.int32),
-            kind=type_codes(events["type"]),
+            event_type=type_codes(events["type"]),
             age_days=age.astype(np.float32),
             now_ms=now_ms,
         )

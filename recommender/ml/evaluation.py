@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from recommender.ml.blend import EXCLUDE, INCLUDE, FitOptions, fit_recommender
 from recommender.ml.data import ItemCatalog, time_split
 from recommender.ml.metrics import ranking_metrics
+from recommender.ml.ranking import EXCLUDE, INCLUDE, FitOptions, fit_recommender
 
 # Which timings make up each model's fit_s (tuning on validation included).
 FIT_TIMINGS = {

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommender.ml.data import Interactions, ItemCatalog
-from recommender.ml.signals import decay, type_weights
+from recommender.ml.ranking_signals import decay, type_weights
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _with_identity(n: int, rows: np.ndarray, names: list[str]) -> sp.csr_matrix 
 
 def interaction_weights(inter: Interactions, params: LightfmParams) -> tuple[sp.coo_matrix, sp.coo_matrix]:
     """Positive pairs and their sample weights: log1p(Σ type weight × recency decay), mean 1."""
-    w = type_weights(inter.kind) * decay(inter.age_days, params.half_life_days)
+    w = type_weights(inter.event_type) * decay(inter.age_days, params.half_life_days)
     m = inter.matrix(w).tocoo()
     weights = np.log1p(m.data) if params.weighted else np.ones_like(m.data)
     weights = (weights / weights.mean()).astype(np.float32)

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from recommender.ml.data import Interactions
 from recommender.ml.metrics import topk_rows
-from recommender.ml.signals import decay, type_weights
+from recommender.ml.ranking_signals import decay, type_weights
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def fit_item_correlation(
         {
             "u": inter.u[recent],
             "i": inter.i[recent],
-            "w": (type_weights(inter.kind) * decay(inter.age_days, params.half_life_days))[recent],
+            "w": (type_weights(inter.event_type) * decay(inter.age_days, params.half_life_days))[recent],
             "age": inter.age_days[recent],
         }
     )

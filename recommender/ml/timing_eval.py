@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from recommender.ml.clock import DAY_MS, HOUR_MS
 from recommender.ml.timing import (
-    DAY_MS,
-    HOUR_MS,
     PopulationProfile,
     Targets,
     UserDays,

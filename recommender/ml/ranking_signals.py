@@ -1,4 +1,4 @@
-"""Signals that need no model: the person's own history and item popularity / trend."""
+"""Ranking signals that need no model: the person's own history with each item, and item popularity / trend."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from recommender.ml.data import BUY, CART, VIEW, Interactions
 TYPE_WEIGHTS = {VIEW: 1.0, CART: 3.0, BUY: 5.0}
 
 
-def type_weights(kind: np.ndarray, weights: dict | None = None) -> np.ndarray:
+def type_weights(event_types: np.ndarray, weights: dict | None = None) -> np.ndarray:
     weights = weights or TYPE_WEIGHTS
     table = np.array([weights[VIEW], weights[CART], weights[BUY]], dtype=np.float32)
-    return table[kind]
+    return table[event_types]
 
 
 def decay(age_days: np.ndarray, half_life_days: float | None) -> np.ndarray:
@@ -27,7 +27,7 @@ def decay(age_days: np.ndarray, half_life_days: float | None) -> np.ndarray:
 
 
 @dataclass
-class History:
+class UserItemHistory:
     """Per (user, item) features of the user's own events, on one shared sparsity pattern.
 
     `pattern` is a users × items CSR whose data are 1 + positions into `values` (n_pairs × n_features),
@@ -51,7 +51,7 @@ class History:
         return cache[name]
 
 
-def history_features(inter: Interactions) -> History:
+def user_item_history(inter: Interactions) -> UserItemHistory:
     """Features of each (user, item) pair the user touched, all in [0, ~10]:
 
     hist_count                           log1p(number of events, any type)
@@ -67,21 +67,21 @@ def history_features(inter: Interactions) -> History:
         {
             "u": inter.u,
             "i": inter.i,
-            "kind": inter.kind,
+            "event_type": inter.event_type,
             "age": inter.age_days,
-            "w": type_weights(inter.kind) * decay(inter.age_days, 30),
+            "w": type_weights(inter.event_type) * decay(inter.age_days, 30),
         }
     )
     frame["pair"] = frame["u"].astype(np.int64) * inter.n_items + frame["i"]
     grouped = frame.groupby("pair", sort=True)
     pairs = grouped.size().index.to_numpy()
     counts = {
-        code: frame[frame["kind"] == code].groupby("pair").size().reindex(pairs, fill_value=0).to_numpy()
+        code: frame[frame["event_type"] == code].groupby("pair").size().reindex(pairs, fill_value=0).to_numpy()
         for code in (VIEW, CART, BUY)
     }
     last_age = grouped["age"].min().to_numpy()
-    last_cart = frame[frame["kind"] == CART].groupby("pair")["age"].min().reindex(pairs).to_numpy()
-    last_buy = frame[frame["kind"] == BUY].groupby("pair")["age"].min().reindex(pairs).to_numpy()
+    last_cart = frame[frame["event_type"] == CART].groupby("pair")["age"].min().reindex(pairs).to_numpy()
+    last_buy = frame[frame["event_type"] == BUY].groupby("pair")["age"].min().reindex(pairs).to_numpy()
     # Open cart: carted, and no purchase of that item since (ages: smaller = later).
     open_cart = ~np.isnan(last_cart) & (np.isnan(last_buy) | (last_buy > last_cart))
     pu, pi = pairs // inter.n_items, pairs % inter.n_items
@@ -118,7 +118,7 @@ def history_features(inter: Interactions) -> History:
         (np.arange(1, len(pairs) + 1, dtype=np.float64), (pu, pi)), shape=(inter.n_users, inter.n_items)
     )
     values = np.column_stack(list(columns.values())).astype(np.float32) if columns else np.zeros((len(pairs), 0))
-    return History(names=list(columns), pattern=pattern, values=values)
+    return UserItemHistory(names=list(columns), pattern=pattern, values=values)
 
 
 def popularity(inter: Interactions, half_life_days: float | None = None, distinct_users: bool = True) -> np.ndarray:
@@ -138,7 +138,7 @@ def popularity(inter: Interactions, half_life_days: float | None = None, distinc
 def user_profile(inter: Interactions, half_life_days: float | None = 60.0) -> sp.csr_matrix:
     """What a user is about, for item-to-item scoring: log1p(type-weighted, decayed counts) per item,
     rows scaled to sum 1 so heavy and light users land on one scale."""
-    m = inter.matrix(type_weights(inter.kind) * decay(inter.age_days, half_life_days))
+    m = inter.matrix(type_weights(inter.event_type) * decay(inter.age_days, half_life_days))
     m.data = np.log1p(m.data)
     sums = np.asarray(m.sum(axis=1)).ravel()
     return sp.diags(np.where(sums > 0, 1.0 / np.maximum(sums, 1e-12), 0.0).astype(np.float32)) @ m
