@@ -21,6 +21,7 @@ from campaigns.models import (
     SegmentPolicy,
     SendingSwitch,
 )
+from campaigns.results import notification_results
 from devices import admin as devices_admin
 from devices.models import Customer, Device
 from optimus_site.admin_tools import (
@@ -231,16 +232,15 @@ class CampaignAdmin(admin.ModelAdmin):
         )
         if not by_status:
             return "Nothing planned yet"
-        sent = by_status.get(Notification.Status.SENT, 0)
-        opened = Feedback.objects.filter(notification__campaign=obj, action=Feedback.Action.OPENED).count()
+        outcome = notification_results(Notification.objects.filter(campaign=obj))
         counts = " · ".join(
             f"{label}: {by_status[value]:,}" for value, label in Notification.Status.choices if value in by_status
         )
         return format_html(
             '{}<br>Opened: {} ({} of sent) · <a href="{}">see the notifications</a>',
             counts,
-            f"{opened:,}",
-            percent(opened / sent) if sent else "—",
+            f"{outcome.opens:,}",
+            "—" if outcome.ctr is None else percent(outcome.ctr),
             changelist_url(Notification, campaign__id__exact=obj.pk),
         )
 

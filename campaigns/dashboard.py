@@ -2,9 +2,8 @@
 campaign, and the uplift of the treated over the control group. Reads only; every figure is a
 COUNT in the database (the dashboard test recomputes each one independently).
 
-- a send is a notification with status sent, dated by when it went out;
-- opens and dismissals are feedback on those notifications (one per notification at most);
-- CTR = opens / sends;
+- the period's notifications are those sent in it, dated by when they went out; what is counted
+  of them (sends, deliveries, opens, dismissals, CTR) is defined once, in campaigns.results;
 - uplift: people whose automated notification went out vs people held back in the control group
   (their notification was planned, then suppressed), compared on the share who bought within
   CONVERSION_WINDOW after the planned time, with a 95 % confidence interval (normal approximation
@@ -15,15 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from campaigns.models import Delivery, Feedback, Notification
-from recommender.models import CustomerProfile, Event, EventType
+from campaigns.models import Notification
+from campaigns.results import Results, notification_results, notification_results_by
+from recommender.models import Event, EventType
 
 CONVERSION_WINDOW = dt.timedelta(hours=24)
 CONTROL_PREFIX = "Control group"
@@ -72,59 +70,49 @@ def sent_between(start: dt.datetime, end: dt.datetime):
 
 
 def per_day(start: dt.datetime, end: dt.datetime) -> list[dict]:
-    """sends, deliveries, opens, dismissals and CTR per UTC day of sending."""
-    sent = sent_between(start, end)
-    rows: dict[dt.date, dict] = {}
+    """sends, deliveries, opens, dismissals and CTR per UTC day of sending, every day of the period."""
+    by_day = notification_results_by(sent_between(start, end), by="day")
+    rows = []
     day = start.date()
     while day < end.date():
-        rows[day] = {"date": day, "sends": 0, "deliveries": 0, "opens": 0, "dismissals": 0}
+        results = by_day.get(day, Results())
+        rows.append(
+            {
+                "date": day,
+                "sends": results.sends,
+                "deliveries": results.deliveries,
+                "opens": results.opens,
+                "dismissals": results.dismissals,
+                "ctr": results.ctr,
+            }
+        )
         day += dt.timedelta(days=1)
-    for day, n in count_by_day(sent, "sent_at"):
-        rows[day]["sends"] = n
-    deliveries = Delivery.objects.filter(status=Delivery.Status.SENT, notification__in=sent)
-    for day, n in count_by_day(deliveries, "notification__sent_at"):
-        rows[day]["deliveries"] = n
-    for action, key in ((Feedback.Action.OPENED, "opens"), (Feedback.Action.DISMISSED, "dismissals")):
-        feedback = Feedback.objects.filter(notification__in=sent, action=action)
-        for day, n in count_by_day(feedback, "notification__sent_at"):
-            rows[day][key] = n
-    for row in rows.values():
-        row["ctr"] = row["opens"] / row["sends"] if row["sends"] else None
-    return list(rows.values())
+    return rows
 
 
-def count_by_day(queryset, field: str):
-    """(UTC date of `field`, rows) pairs, grouped in the database."""
-    return queryset.annotate(day=TruncDate(field, tzinfo=dt.UTC)).values_list("day").annotate(n=Count("id"))
+def totals(start: dt.datetime, end: dt.datetime) -> Results:
+    """The period's figures as one: what was sent in it and what came of it."""
+    return notification_results(sent_between(start, end))
+
+
+BREAKDOWNS = {"segment": "none", "type": "none", "campaign": "automated (no campaign)"}  # by: label of no group
 
 
 def breakdown(start: dt.datetime, end: dt.datetime, by: str) -> list[dict]:
     """sends, opens, dismissals and CTR grouped by `by`: "segment", "type" or "campaign"."""
-    sent = sent_between(start, end)
-    if by == "segment":
-        # The customer's segment now (profiles keep no history of it).
-        segment = CustomerProfile.objects.filter(customer=OuterRef("customer")).values("segment__name")[:1]
-        sent = sent.annotate(group=segment)
-    elif by == "type":
-        sent = sent.annotate(group=F("notification_type__name"))
-    elif by == "campaign":
-        sent = sent.annotate(group=F("campaign__name"))
-    else:
+    if by not in BREAKDOWNS:
         raise ValueError(f"unknown breakdown {by!r}")
-    groups: dict[str, dict] = defaultdict(lambda: {"sends": 0, "opens": 0, "dismissals": 0})
-    counted = sent.values("group").annotate(
-        sends=Count("id", distinct=True),
-        opens=Count("feedback", filter=Q(feedback__action=Feedback.Action.OPENED), distinct=True),
-        dismissals=Count("feedback", filter=Q(feedback__action=Feedback.Action.DISMISSED), distinct=True),
-    )
-    for row in counted:
-        name = row["group"] or ("automated (no campaign)" if by == "campaign" else "none")
-        for key in ("sends", "opens", "dismissals"):
-            groups[name][key] += row[key]
-    out = [{"group": name, **values} for name, values in groups.items()]
-    for row in out:
-        row["ctr"] = row["opens"] / row["sends"] if row["sends"] else None
-    return sorted(out, key=lambda row: -row["sends"])
+    rows = [
+        {
+            "group": group or BREAKDOWNS[by],
+            "sends": results.sends,
+            "opens": results.opens,
+            "dismissals": results.dismissals,
+            "ctr": results.ctr,
+        }
+        for group, results in notification_results_by(sent_between(start, end), by=by).items()
+    ]
+    return sorted(rows, key=lambda row: -row["sends"])
 
 
 def uplift(start: dt.datetime, end: dt.datetime) -> Uplift:

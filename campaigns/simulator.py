@@ -22,6 +22,7 @@ their top item, no cap); `optimus` = the product.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import tempfile
@@ -37,6 +38,7 @@ from django.utils import timezone
 
 from campaigns import dispatcher, planner, services
 from campaigns.models import Delivery, Feedback, Notification, NotificationType, SegmentPolicy
+from campaigns.results import click_through_rate, notification_results, notification_results_by
 from devices.models import Customer, Device, Platform, push_device_model
 from devices.services import preferences_update
 from optimus_site.bulk import insert_ignoring_duplicates
@@ -90,7 +92,7 @@ class SimulationResult:
             "sends": self.sends,
             "deliveries": self.deliveries,
             "opens": self.opens,
-            "ctr": round(self.opens / self.sends, 5) if self.sends else 0.0,
+            "ctr": round(click_through_rate(opens=self.opens, sends=self.sends) or 0.0, 5),
             "dismissals": self.dismissals,
             "opt_outs": self.opt_outs,
             "purchases": self.purchases,
@@ -218,12 +220,10 @@ class Simulation:
 
     def totals(self) -> dict:
         sim = Notification.objects.filter(customer__external_id__in=self.world.user_ids.tolist())
+        # Opt-outs are those of customers with a notification: in the simulated world only a push
+        # makes anyone opt out, so that is every simulated customer who did.
         return {
-            "sends": sim.filter(status=Notification.Status.SENT).count(),
-            "deliveries": Delivery.objects.filter(notification__in=sim, status=Delivery.Status.SENT).count(),
-            "opens": Feedback.objects.filter(notification__in=sim, action=Feedback.Action.OPENED).count(),
-            "dismissals": Feedback.objects.filter(notification__in=sim, action=Feedback.Action.DISMISSED).count(),
-            "opt_outs": Customer.objects.filter(pk__in=self.customer_pk.tolist(), opt_out=True).count(),
+            **dataclasses.asdict(notification_results(sim)),
             "purchases": Event.objects.filter(
                 event_id__startswith=f"sim-{self.world.seed}-push-", type=EventType.TRANSACTION
             ).count(),
@@ -238,14 +238,11 @@ class Simulation:
         sim = Notification.objects.filter(customer_id__in=self.customer_pk.tolist())
         for pk in self.customer_pk.tolist():
             out[segment_of.get(pk, "no events")]["customers"] += 1
-        for pk in sim.filter(status=Notification.Status.SENT).values_list("customer_id", flat=True).iterator():
-            out[segment_of.get(pk, "no events")]["sends"] += 1
-        opened = Feedback.objects.filter(notification__in=sim, action=Feedback.Action.OPENED)
-        for pk in opened.values_list("notification__customer_id", flat=True).iterator():
-            out[segment_of.get(pk, "no events")]["opens"] += 1
-        quit_ = Customer.objects.filter(pk__in=self.customer_pk.tolist(), opt_out=True)
-        for pk in quit_.values_list("pk", flat=True):
-            out[segment_of.get(pk, "no events")]["opt_outs"] += 1
+        for pk, results in notification_results_by(sim, by="customer").items():
+            segment = out[segment_of.get(pk, "no events")]
+            segment["sends"] += results.sends
+            segment["opens"] += results.opens
+            segment["opt_outs"] += results.opt_outs
         return {segment: dict(values) for segment, values in sorted(out.items())}
 
     def decide(self, day: int, day_start: dt.datetime) -> None:

@@ -20,8 +20,14 @@ def dashboard_view(request):
     start, end = dashboard.period(days)
     daily = dashboard.per_day(start, end)
     labels = [row["date"].strftime("%m-%d") for row in daily]
-    totals = {key: sum(row[key] for row in daily) for key in ("sends", "deliveries", "opens", "dismissals")}
-    totals["ctr"] = 100 * totals["opens"] / totals["sends"] if totals["sends"] else None
+    period_results = dashboard.totals(start, end)
+    totals = {
+        "sends": period_results.sends,
+        "deliveries": period_results.deliveries,
+        "opens": period_results.opens,
+        "dismissals": period_results.dismissals,
+        "ctr": None if period_results.ctr is None else 100 * period_results.ctr,
+    }
     day_charts = [
         line_chart(
             "Sends and deliveries",

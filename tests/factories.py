@@ -6,8 +6,8 @@ import uuid
 import factory
 from django.utils import timezone
 
-from campaigns.models import Notification, NotificationType
-from devices.models import Customer
+from campaigns.models import Campaign, Delivery, Feedback, Notification, NotificationType
+from devices.models import Customer, Platform
 from recommender.models import Category, Event, EventType, Item
 
 
@@ -59,3 +59,33 @@ class NotificationFactory(factory.django.DjangoModelFactory):
     idempotency_key = factory.LazyAttribute(lambda o: f"{o.customer.pk}:auto:{o.scheduled_for:%Y%m%dT%H}")
     title = "Picked for you"
     body = "Something you will like"
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    notification_type = factory.LazyFunction(lambda: NotificationType.objects.get(slug="product-recommendation"))
+    starts_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    ends_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=6))
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A device message handed to the provider (status sent), unless told otherwise."""
+
+    class Meta:
+        model = Delivery
+
+    notification = factory.SubFactory(NotificationFactory)
+    platform = Platform.FCM
+    status = Delivery.Status.SENT
+
+
+class FeedbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Feedback
+
+    notification = factory.SubFactory(NotificationFactory)
+    action = Feedback.Action.OPENED
+    occurred_at = factory.LazyFunction(timezone.now)

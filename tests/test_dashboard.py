@@ -73,6 +73,15 @@ def test_daily_numbers_equal_direct_counts(history):
     assert sum(r["sends"] for r in rows.values()) == Notification.objects.filter(status="sent").count()
 
 
+def test_period_totals_are_the_days_added_up(history):
+    start, end = dashboard.period(7, until=DAY1 + dt.timedelta(days=1))
+    days = dashboard.per_day(start, end)
+    totals = dashboard.totals(start, end)
+    for figure in ("sends", "deliveries", "opens", "dismissals"):
+        assert getattr(totals, figure) == sum(row[figure] for row in days), figure
+    assert totals.ctr == 2 / 4
+
+
 def test_breakdowns_and_uplift_equal_direct_counts(history):
     start, end = dashboard.period(7, until=DAY1 + dt.timedelta(days=1))
     by_segment = {row["group"]: row for row in dashboard.breakdown(start, end, "segment")}
