@@ -2,8 +2,7 @@
 and `OpenPredictor`, which the planner asks for P(open) of (customer, notification type, local hour of week).
 
 The model itself is pure code in ``recommender.ml.click``; this module only moves data between it and the
-database. Notifications and feedback are campaigns tables: campaigns depends on recommender, never the other
-way round, so they are looked up by name in the app registry (``apps.get_model``) instead of imported.
+database. It lives in campaigns, beside the notifications and feedback it learns from.
 """
 
 from __future__ import annotations
@@ -15,16 +14,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, Value
 
+from campaigns.models import Feedback, Notification
 from recommender.models import ModelVersion, Segment
+from recommender.training import TrainingData, load_artifact
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from recommender.ml.click import ActiveHours, ClickModel, History
-    from recommender.training import TrainingData
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +57,17 @@ def read_history(
 
     from recommender.ml.click import CONTEXT_MAX_AGE_MS, History
 
-    # Read by name: importing campaigns from recommender would invert the apps' dependency.
-    notification = apps.get_model("campaigns", "Notification")
-    feedback = apps.get_model("campaigns", "Feedback")
-    sends = notification.objects.filter(status=notification.Status.SENT, sent_at__gte=start, sent_at__lt=end)
+    sends = Notification.objects.filter(status=Notification.Status.SENT, sent_at__gte=start, sent_at__lt=end)
     if labels:
         # Opens reported after `end` did not exist yet at a replayed clock (`train --now` in the past).
-        opened = feedback.objects.filter(notification=OuterRef("pk"), action=feedback.Action.OPENED)
+        opened = Feedback.objects.filter(notification=OuterRef("pk"), action=Feedback.Action.OPENED)
         sends = sends.annotate(opened=Exists(opened.filter(occurred_at__lt=end)))
     else:
         sends = sends.annotate(opened=Value(False))
-    reports = feedback.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+    reports = Feedback.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
     if not labels:
         context_since = end - dt.timedelta(milliseconds=CONTEXT_MAX_AGE_MS)
-        answered = Q(action__in=[feedback.Action.OPENED, feedback.Action.DISMISSED])
+        answered = Q(action__in=[Feedback.Action.OPENED, Feedback.Action.DISMISSED])
         reports = reports.filter(answered | Q(occurred_at__gte=context_since))
     send_columns = ["customer", "type", "sent_at", "opened"]
     feedback_columns = ["customer", "action", "at", "battery", "charging", "network", "app_state"]
@@ -128,12 +124,13 @@ def active_hours(data: TrainingData) -> ActiveHours:
 
 def send_hours_of_week(history: History, zones: pd.Series) -> pd.DataFrame:
     """The pushes with the local hour of the week they went out at, in each customer's zone."""
-    from recommender.ml.click import local_hour_of_week
+    from recommender.ml.clock import local_hour_of_week
     from recommender.ml.timing import local_offsets_ms
 
     sends = history.sends.copy()
     zone = zones.reindex(sends["customer"]).fillna("UTC").to_numpy(dtype=object)
     stamps = sends["sent_ms"].to_numpy(dtype=np.int64)
+    # "how" (hour of week) is the column name recommender.ml.click's History reads.
     sends["how"] = local_hour_of_week(stamps, local_offsets_ms(stamps, zone))
     return sends
 
@@ -250,7 +247,6 @@ class OpenPredictor:
 
 def _load_model(version: ModelVersion | None) -> ClickModel:
     from recommender.ml.click import ClickModel
-    from recommender.training import load_artifact
 
     if version is None:
         return ClickModel.cold()
