@@ -30,7 +30,7 @@ api_v1 = [
         campaigns_api.FeedbackApi.as_view(),
         "notification-feedback",
     ),
-    *endpoint(r"me/preferences", devices_api.PreferencesApi.as_view(), "preferences"),
+    *endpoint(r"me/preferences", campaigns_api.PreferencesApi.as_view(), "preferences"),
     *endpoint(r"schema", SpectacularAPIView.as_view(), "schema"),
     *endpoint(r"docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
     # Anything else under /api/v1/ answers in the API's error shape.
