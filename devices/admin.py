@@ -293,11 +293,8 @@ class WNSDeviceAdmin(PushDeviceAdmin):
     list_display = (*PushDeviceAdmin.list_display, "device_id")
 
 
-for _model, _model_admin in (
-    (GCMDevice, GCMDeviceAdmin),
-    (APNSDevice, APNSDeviceAdmin),
-    (WebPushDevice, WebPushDeviceAdmin),
-    (WNSDevice, WNSDeviceAdmin),
-):
-    admin.site.unregister(_model)
-    admin.site.register(_model, _model_admin)
+admin.site.unregister([GCMDevice, APNSDevice, WebPushDevice, WNSDevice])
+admin.site.register(GCMDevice, GCMDeviceAdmin)
+admin.site.register(APNSDevice, APNSDeviceAdmin)
+admin.site.register(WebPushDevice, WebPushDeviceAdmin)
+admin.site.register(WNSDevice, WNSDeviceAdmin)
