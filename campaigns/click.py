@@ -17,13 +17,15 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Q, Value
 
 from campaigns.models import Feedback, Notification
+from recommender.ml.click import CONTEXT_MAX_AGE_MS, ActiveHours, ClickModel, History
+from recommender.ml.clock import local_hour_of_week
+from recommender.ml.rfm import rfm_scores, rfm_values
+from recommender.ml.timing import local_offsets_ms
 from recommender.models import ModelVersion, Segment
 from recommender.training import TrainingData, load_artifact
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from recommender.ml.click import ActiveHours, ClickModel, History
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ def read_history(
     window, for all customers or only the given pks. Without labels (scoring as of ``end``) only what the
     features read is fetched: opens and dismissals, and device context of the last 7 days."""
     import pandas as pd
-
-    from recommender.ml.click import CONTEXT_MAX_AGE_MS, History
 
     sends = Notification.objects.filter(status=Notification.Status.SENT, sent_at__gte=start, sent_at__lt=end)
     if labels:
@@ -113,9 +113,6 @@ def _chunks(values: np.ndarray):
 
 def active_hours(data: TrainingData) -> ActiveHours:
     """Everyone's active local hours (each event in the customer's own zone, daylight saving included)."""
-    from recommender.ml.click import ActiveHours
-    from recommender.ml.timing import local_offsets_ms
-
     activity = data.activity
     stamps = activity["timestamp"].to_numpy(dtype=np.int64)
     offsets = local_offsets_ms(stamps, activity["zone"].to_numpy())
@@ -124,9 +121,6 @@ def active_hours(data: TrainingData) -> ActiveHours:
 
 def send_hours_of_week(history: History, zones: pd.Series) -> pd.DataFrame:
     """The pushes with the local hour of the week they went out at, in each customer's zone."""
-    from recommender.ml.clock import local_hour_of_week
-    from recommender.ml.timing import local_offsets_ms
-
     sends = history.sends.copy()
     zone = zones.reindex(sends["customer"]).fillna("UTC").to_numpy(dtype=object)
     stamps = sends["sent_ms"].to_numpy(dtype=np.int64)
@@ -147,8 +141,6 @@ def fit_click_model(
 ) -> ClickModel:
     """Fits the click model on the pushes of the last LABEL_DAYS (older feedback only feeds the features),
     with each push's RFM profile as of its week. ``rfm``: the run's RFM table (as of ``now``), if computed."""
-    from recommender.ml.click import ClickModel, History
-
     now_ms = _ms(now)
     since = now - dt.timedelta(days=LABEL_DAYS)
     history = read_history(start=since - dt.timedelta(days=HISTORY_DAYS), end=now)
@@ -167,8 +159,6 @@ def profiles_as_of(data: TrainingData, now: dt.datetime, rfm: pd.DataFrame | Non
     """RFM scores, segment and platform per customer pk as of an instant: from the purchases before it, so a
     push is never explained by what its own open led to."""
     import pandas as pd
-
-    from recommender.ml.rfm import rfm_scores, rfm_values
 
     rules = [
         (s.slug, s.recency_min, s.recency_max, s.frequency_min, s.frequency_max, s.monetary_min, s.monetary_max)
@@ -246,8 +236,6 @@ class OpenPredictor:
 
 
 def _load_model(version: ModelVersion | None) -> ClickModel:
-    from recommender.ml.click import ClickModel
-
     if version is None:
         return ClickModel.cold()
     try:

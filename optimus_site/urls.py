@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campaigns import api as campaigns_api
+from campaigns.views import dashboard_view
 from devices import api as devices_api
 from optimus_site.api import errors
 from recommender import api as recommender_api
@@ -39,8 +40,6 @@ api_v1 = [
 
 
 def _dashboard(request):
-    from campaigns.views import dashboard_view
-
     request.site_context = admin.site.each_context(request)
     return dashboard_view(request)
 
