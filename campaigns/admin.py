@@ -1,5 +1,10 @@
 """Admin for notification types, segment policies, campaigns and what was sent: notifications,
-deliveries and the feedback phones send back."""
+deliveries and the feedback phones send back.
+
+Through ``extend_admin`` it also adds to other apps' admins what only campaigns knows: the segment's
+contact policy (``recommender.admin.SegmentAdmin``), what Optimus decides for a customer and their
+recent notifications (``devices.admin.CustomerAdmin``, ``recommender.admin.CustomerProfileAdmin``) and
+the test push (``devices.admin.DeviceAdmin``)."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -8,10 +13,13 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns import services
+from campaigns.device_test import device_test_send
+from campaigns.explanations import customer_explanation
 from campaigns.models import (
     Campaign,
     Delivery,
@@ -22,8 +30,8 @@ from campaigns.models import (
     SendingSwitch,
 )
 from campaigns.results import notification_results
-from devices import admin as devices_admin
-from devices.models import Customer, Device
+from devices.admin import CustomerAdmin, DeviceAdmin
+from devices.models import Customer
 from optimus_site.admin_tools import (
     ChoiceFilter,
     ReadOnlyAdmin,
@@ -32,11 +40,12 @@ from optimus_site.admin_tools import (
     changelist_url,
     date_filter,
     export_as_csv,
+    extend_admin,
     percent,
     pretty_json,
 )
-from recommender import admin as recommender_admin
-from recommender.models import Segment
+from recommender.admin import CustomerProfileAdmin, SegmentAdmin
+from recommender.models import CustomerProfile, Segment
 
 RECENT_NOTIFICATIONS = 10
 
@@ -127,15 +136,8 @@ class SegmentPolicyInline(admin.StackedInline):
     verbose_name_plural = "policy: how this segment may be contacted"
 
 
-_BaseSegmentAdmin = recommender_admin.SegmentAdmin
-
-
-class SegmentAdmin(_BaseSegmentAdmin):
-    """Adds each segment's contact policy to the recommender app's segment admin."""
-
-    list_display = ("priority", "name", "rule", "customers", "weekly_cap", "description")
-    list_select_related = ("policy",)
-    inlines = (*_BaseSegmentAdmin.inlines, SegmentPolicyInline)
+class SegmentPolicyColumns:
+    """The segment's weekly cap on the segment list (see extend_admin)."""
 
     @admin.display(description="weekly cap")
     def weekly_cap(self, obj: Segment) -> str:
@@ -143,8 +145,13 @@ class SegmentAdmin(_BaseSegmentAdmin):
         return "—" if policy is None else str(policy.weekly_cap)
 
 
-admin.site.unregister(Segment)
-admin.site.register(Segment, SegmentAdmin)
+extend_admin(
+    SegmentAdmin,
+    methods=SegmentPolicyColumns,
+    list_display={"weekly_cap": "customers"},
+    list_select_related=("policy",),
+    inlines=(SegmentPolicyInline,),
+)
 
 
 # --- Campaigns ------------------------------------------------------------------------------
@@ -467,20 +474,19 @@ class FeedbackAdmin(ReadOnlyAdmin):
         return str(obj.notification.notification_type)
 
 
-# --- Customers: add their recent notifications ----------------------------------------------
-
-_BaseCustomerAdmin = recommender_admin.CustomerAdmin
+# --- Customers: what Optimus decides for them, and what it sent --------------------------------
 
 
-class CustomerAdmin(_BaseCustomerAdmin):
-    """Adds the customer's latest notifications to the customer page."""
+def explanation_panel(customer: Customer) -> str:
+    return render_to_string("admin/campaigns/explanation.html", {"explanation": customer_explanation(customer)})
 
-    readonly_fields = (*_BaseCustomerAdmin.readonly_fields, "recent_notifications")
-    fieldsets = (
-        *_BaseCustomerAdmin.fieldsets[:-1],
-        ("Recent notifications", {"fields": ("recent_notifications",)}),
-        _BaseCustomerAdmin.fieldsets[-1],
-    )
+
+class CustomerDecisionFields:
+    """The explanation and the latest notifications on the customer page (see extend_admin)."""
+
+    @admin.display(description="explanation")
+    def decision(self, obj: Customer) -> str:
+        return explanation_panel(obj)
 
     @admin.display(description=f"last {RECENT_NOTIFICATIONS}")
     def recent_notifications(self, obj: Customer) -> str:
@@ -510,8 +516,31 @@ class CustomerAdmin(_BaseCustomerAdmin):
         )
 
 
-admin.site.unregister(Customer)
-admin.site.register(Customer, CustomerAdmin)
+extend_admin(
+    CustomerAdmin,
+    methods=CustomerDecisionFields,
+    readonly_fields=("decision", "recent_notifications"),
+    fieldsets=(
+        ("What Optimus decides for them, and why", {"fields": ("decision",)}),
+        ("Recent notifications", {"fields": ("recent_notifications",)}),
+    ),
+)
+
+
+class ProfileDecisionField:
+    """The explanation on the profile page (see extend_admin)."""
+
+    @admin.display(description="why")
+    def decision(self, obj: CustomerProfile) -> str:
+        return explanation_panel(obj.customer)
+
+
+extend_admin(
+    CustomerProfileAdmin,
+    methods=ProfileDecisionField,
+    readonly_fields=("decision",),
+    fields={"decision": "customer"},
+)
 
 
 # --- Operator controls ------------------------------------------------------------------------
@@ -545,16 +574,14 @@ class SendingSwitchAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
 
-class DeviceAdmin(devices_admin.DeviceAdmin):
-    """Adds "send a test push" to the device list."""
-
-    actions = (*devices_admin.DeviceAdmin.actions, "send_test") if devices_admin.DeviceAdmin.actions else ("send_test",)
+class DeviceTestPush:
+    """ "Send a test push" on the device list (see extend_admin)."""
 
     @admin.action(description="Send a test push to the selected devices", permissions=["steer"])
     def send_test(self, request: HttpRequest, queryset) -> None:
         for device in queryset[:20]:
             try:
-                result = services.device_test_send(device=device, by=request.user)
+                result = device_test_send(device=device, by=request.user)
             except ValueError as exc:
                 self.message_user(request, f"{device}: {exc}", messages.WARNING)
                 continue
@@ -566,5 +593,4 @@ class DeviceAdmin(devices_admin.DeviceAdmin):
         return _can_steer_sending(request)
 
 
-admin.site.unregister(Device)
-admin.site.register(Device, DeviceAdmin)
+extend_admin(DeviceAdmin, methods=DeviceTestPush, actions=("send_test",))

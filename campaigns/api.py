@@ -1,4 +1,5 @@
-"""The app's inbox and the feedback it reports about each notification."""
+"""The app's inbox, the feedback it reports about each notification, and the customer's notification
+preferences (here rather than in devices because muted types are notification types)."""
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -6,8 +7,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from campaigns import selectors, services
-from campaigns.models import Feedback, Notification
+from campaigns.models import Feedback, Notification, NotificationType
+from devices import services as devices_services
+from devices.api import validate_timezone_name
 from devices.api_base import MobileApi
+from devices.models import Customer
 from optimus_site.api.pagination import Pagination
 from optimus_site.api.schema import error_responses
 from optimus_site.api.serializers import ClientTimeField, StrictSerializer
@@ -147,3 +151,92 @@ class FeedbackApi(MobileApi):
             },
             status=status.HTTP_201_CREATED if outcome == services.FeedbackOutcome.RECORDED else status.HTTP_200_OK,
         )
+
+
+# --- preferences (mobile) -------------------------------------------------------------------
+
+
+class QuietHours(StrictSerializer):
+    start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], help_text="Local time HH:MM.")
+    end = serializers.TimeField(
+        format="%H:%M", input_formats=["%H:%M"], help_text="Local time HH:MM, exclusive; may be before start."
+    )
+
+    def validate(self, attrs):
+        if attrs["start"] == attrs["end"]:
+            raise serializers.ValidationError("start and end must differ")
+        return attrs
+
+
+class Preferences(StrictSerializer):
+    opt_out = serializers.BooleanField(required=False, help_text="true: no notifications at all.")
+    quiet_hours = QuietHours(required=False, allow_null=True, help_text="null for none.")
+    timezone = serializers.CharField(required=False, validators=[validate_timezone_name])
+    muted_types = serializers.ListField(
+        child=serializers.SlugField(), required=False, max_length=100, help_text="Notification type slugs."
+    )
+
+    def validate_muted_types(self, value: list[str]) -> list[str]:
+        known = set(NotificationType.objects.filter(slug__in=value).values_list("slug", flat=True))
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise serializers.ValidationError(f"unknown notification type(s): {', '.join(unknown)}")
+        return value
+
+    @staticmethod
+    def of(customer: Customer) -> dict:
+        quiet = None
+        if customer.quiet_hours_start is not None and customer.quiet_hours_end is not None:
+            quiet = {
+                "start": customer.quiet_hours_start.strftime("%H:%M"),
+                "end": customer.quiet_hours_end.strftime("%H:%M"),
+            }
+        return {
+            "opt_out": customer.opt_out,
+            "quiet_hours": quiet,
+            "timezone": customer.timezone,
+            "muted_types": list(customer.muted_types),
+        }
+
+
+class PreferencesApi(MobileApi):
+    @extend_schema(
+        operation_id="preferences_get",
+        summary="The customer's notification preferences",
+        responses={200: Preferences, **error_responses(401, 429)},
+        tags=["mobile: preferences"],
+    )
+    def get(self, request):
+        return Response(Preferences.of(request.user))
+
+    @extend_schema(
+        operation_id="preferences_update",
+        summary="Change notification preferences",
+        description="Send only what changes. Quiet hours are in the customer's local time.",
+        request=Preferences,
+        responses={200: Preferences, **error_responses(400, 401, 413, 429)},
+        examples=[
+            OpenApiExample(
+                "Quiet at night, no surveys",
+                value={"quiet_hours": {"start": "22:00", "end": "07:30"}, "muted_types": ["satisfaction-survey"]},
+                request_only=True,
+            )
+        ],
+        tags=["mobile: preferences"],
+    )
+    def patch(self, request):
+        data = Preferences(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        changes = {}
+        if "opt_out" in v:
+            changes["opt_out"] = v["opt_out"]
+        if "quiet_hours" in v:
+            q = v["quiet_hours"]
+            changes["quiet_hours"] = None if q is None else (q["start"], q["end"])
+        if "timezone" in v:
+            changes["timezone_name"] = v["timezone"]
+        if "muted_types" in v:
+            changes["muted_types"] = v["muted_types"]
+        customer = devices_services.preferences_update(customer=request.user, **changes)
+        return Response(Preferences.of(customer))

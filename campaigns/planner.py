@@ -489,7 +489,7 @@ def open_predictor():
     """P(open) for each decision: the click model of the latest training run when there is one,
     else the customer's predicted open rate, else a default."""
     try:
-        from recommender.click import OpenPredictor
+        from campaigns.click import OpenPredictor
 
         predictor = OpenPredictor.latest()
         if predictor.version_id is None:  # no training run yet: its answer would be the bare prior

@@ -179,33 +179,6 @@ def notifications_send_now(*, notifications, by: AbstractBaseUser | None) -> int
     return n
 
 
-def device_test_send(*, device, by: AbstractBaseUser | None, title: str = "Test from Optimus"):
-    """Sends one test push to `device` right away, through the configured backend; returns the
-    PushResult. Nothing is stored as a notification: a test is not a decision."""
-    from campaigns.dispatcher import device_tokens
-    from campaigns.push import PushMessage, get_backend, push_data
-
-    token = device_tokens([Delivery(device=device, platform=device.platform)]).get(device.pk)
-    if token is None:
-        raise ValueError("This device is no longer active: the app has to register it again.")
-    platform, value, p256dh, auth = token
-    message = PushMessage(
-        delivery_id=f"test-{device.pk}",
-        platform=platform,
-        token=value,
-        title=title,
-        body=f"Sent by {by} from the Optimus admin.",
-        data=push_data(notification_id="test", type_slug="test", item_ids=[], link=""),
-        collapse_key=f"test{device.pk}",
-        ttl_seconds=600,
-        webpush_p256dh=p256dh,
-        webpush_auth=auth,
-    )
-    (result,) = get_backend().send([message])
-    record(by=by, objects=[device], message=f"Test push: {result.outcome} {result.error_code}".strip())
-    return result
-
-
 def cleanup(*, now=None, delivery_days: int = 180) -> dict:
     """Nightly: removes devices whose token the provider declared dead (their deliveries stay,
     without a device) and deliveries older than `delivery_days`."""

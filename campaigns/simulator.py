@@ -39,14 +39,15 @@ from django.utils import timezone
 from campaigns import dispatcher, planner, services
 from campaigns.models import Delivery, Feedback, Notification, NotificationType, SegmentPolicy
 from campaigns.results import click_through_rate, notification_results, notification_results_by
+from campaigns.training import model_train
 from devices.models import Customer, Device, Platform, push_device_model
 from devices.services import preferences_update
 from optimus_site.bulk import insert_ignoring_duplicates
-from recommender.ml.blend import FitOptions
 from recommender.ml.factorization import LightfmParams
+from recommender.ml.ranking import FitOptions
 from recommender.ml.world import World, write_dataset
 from recommender.models import CustomerProfile, Event, EventSource, EventType, Item
-from recommender.training import customer_rfm, model_train, read_training_data
+from recommender.training import customer_rfm, read_training_data
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,12 @@
-"""Admin for customers, their credentials and their push devices.
+"""Admin for customers, their credentials and their push devices: each registered here, once.
 
-``recommender.admin`` and ``campaigns.admin`` extend :class:`CustomerAdmin` with the customer's
-profile and notifications (they may import this app; this app never imports them).
+``recommender.admin`` and ``campaigns.admin`` add to :class:`CustomerAdmin` (the customer's segment,
+profile, explanation and notifications) and :class:`DeviceAdmin` (a test push) through
+``optimus_site.admin_tools.extend_admin``: they may import this app, this app never imports them.
 """
 
-# Imported here so that its registrations exist before they are replaced at the end.
+# django-push-notifications registers admins for its own models; imported here so that they exist
+# before they are replaced at the end (the one replacement left: that library is not ours to edit).
 import push_notifications.admin  # noqa: F401
 from django.contrib import admin, messages
 from django.db.models import Count, Q
@@ -291,11 +293,8 @@ class WNSDeviceAdmin(PushDeviceAdmin):
     list_display = (*PushDeviceAdmin.list_display, "device_id")
 
 
-for _model, _model_admin in (
-    (GCMDevice, GCMDeviceAdmin),
-    (APNSDevice, APNSDeviceAdmin),
-    (WebPushDevice, WebPushDeviceAdmin),
-    (WNSDevice, WNSDeviceAdmin),
-):
-    admin.site.unregister(_model)
-    admin.site.register(_model, _model_admin)
+admin.site.unregister([GCMDevice, APNSDevice, WebPushDevice, WNSDevice])
+admin.site.register(GCMDevice, GCMDeviceAdmin)
+admin.site.register(APNSDevice, APNSDeviceAdmin)
+admin.site.register(WebPushDevice, WebPushDeviceAdmin)
+admin.site.register(WNSDevice, WNSDeviceAdmin)

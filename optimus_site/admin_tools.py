@@ -1,5 +1,6 @@
 """Small helpers shared by every app's admin: plain-language list filters with a default, a
-streaming CSV export action, pretty JSON and links between admin pages."""
+streaming CSV export action, pretty JSON, links between admin pages, and ``extend_admin``, through
+which an app adds to the admin of a model another app owns."""
 
 import csv
 import datetime as dt
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest, StreamingHttpResponse
@@ -171,3 +173,61 @@ def changelist_url(model: type[models.Model], **params: Any) -> str:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
+
+
+def extend_admin(
+    model_admin: type[admin.ModelAdmin],
+    *,
+    methods: type | None = None,
+    list_display: dict[str, str] | None = None,
+    list_filter: tuple = (),
+    list_select_related: tuple[str, ...] = (),
+    inlines: tuple = (),
+    readonly_fields: tuple[str, ...] = (),
+    fields: dict[str, str] | None = None,
+    fieldsets: tuple = (),
+    csv_columns: dict[str, str] | None = None,
+    actions: tuple = (),
+) -> None:
+    """Adds to another app's model admin what an app downstream of it knows about the model.
+
+    Each model's admin is registered once, by the app that owns the model; that app may not import
+    the apps that depend on it, so those call this from their own admin module (``campaigns.admin``
+    adds the customer's recent notifications to ``devices.admin.CustomerAdmin``). It changes the
+    class in place, at import, before Django's admin checks run on the result.
+
+    ``methods``: a plain class whose methods become the admin's (display columns and fields, actions,
+    ``has_<name>_permission`` checks); a name the admin has already is an error, never an override.
+    ``list_display`` and ``fields``: {new name: the existing name it follows}. ``fieldsets`` go before
+    the admin's last one, which stays last (on the customer page: the collapsed raw data). The rest
+    are appended.
+    """
+    for name, value in vars(methods or object).items():
+        if name.startswith("__"):
+            continue
+        if hasattr(model_admin, name):
+            raise ImproperlyConfigured(
+                f"{model_admin.__name__}.{name} exists already; extend_admin adds, never replaces"
+            )
+        setattr(model_admin, name, value)
+    if list_display:
+        model_admin.list_display = _insert_after(model_admin.list_display, list_display)
+    if fields:
+        model_admin.fields = _insert_after(model_admin.fields, fields)
+    if list_select_related and model_admin.list_select_related is not True:
+        model_admin.list_select_related = (*(model_admin.list_select_related or ()), *list_select_related)
+    if fieldsets:
+        model_admin.fieldsets = (*model_admin.fieldsets[:-1], *fieldsets, model_admin.fieldsets[-1])
+    if csv_columns:
+        model_admin.csv_columns = {**model_admin.csv_columns, **csv_columns}
+    model_admin.list_filter = (*model_admin.list_filter, *list_filter)
+    model_admin.inlines = (*model_admin.inlines, *inlines)
+    model_admin.readonly_fields = (*model_admin.readonly_fields, *readonly_fields)
+    model_admin.actions = (*(model_admin.actions or ()), *actions)
+
+
+def _insert_after(names, additions: dict[str, str]) -> tuple:
+    out = list(names)
+    for new, existing in additions.items():
+        out.insert(out.index(existing) + 1, new)
+    return tuple(out)

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # serves the docs' JavaScript ourselves: no CDN for a self-hosted product
     "django_celery_beat",
     "push_notifications",
+    "optimus_site",  # writes beat's default schedule after migrate (optimus_site.schedule)
     "devices",
     "recommender",
     "campaigns",

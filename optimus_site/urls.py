@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campaigns import api as campaigns_api
+from campaigns.views import dashboard_view
 from devices import api as devices_api
 from optimus_site.api import errors
 from recommender import api as recommender_api
@@ -30,7 +31,7 @@ api_v1 = [
         campaigns_api.FeedbackApi.as_view(),
         "notification-feedback",
     ),
-    *endpoint(r"me/preferences", devices_api.PreferencesApi.as_view(), "preferences"),
+    *endpoint(r"me/preferences", campaigns_api.PreferencesApi.as_view(), "preferences"),
     *endpoint(r"schema", SpectacularAPIView.as_view(), "schema"),
     *endpoint(r"docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
     # Anything else under /api/v1/ answers in the API's error shape.
@@ -39,8 +40,6 @@ api_v1 = [
 
 
 def _dashboard(request):
-    from campaigns.views import dashboard_view
-
     request.site_context = admin.site.each_context(request)
     return dashboard_view(request)
 

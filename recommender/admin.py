@@ -1,16 +1,19 @@
-"""Admin for the catalog, behaviour events, segments, model runs and customer profiles."""
+"""Admin for the catalog, behaviour events, segments, model runs and customer profiles; adds each
+customer's segment and profile to ``devices.admin.CustomerAdmin`` (through ``extend_admin``).
+
+``campaigns.admin`` extends :class:`SegmentAdmin` (the segment's contact policy) and
+:class:`CustomerProfileAdmin` (what Optimus decides, and why) the same way."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, F, Q
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
-from devices import admin as devices_admin
+from devices.admin import CustomerAdmin
 from devices.models import Customer
 from optimus_site.admin_tools import (
     ChoiceFilter,
@@ -20,11 +23,11 @@ from optimus_site.admin_tools import (
     changelist_url,
     date_filter,
     export_as_csv,
+    extend_admin,
     percent,
     pretty_json,
 )
 from recommender import selectors
-from recommender.explanations import customer_explanation
 from recommender.models import Category, CustomerProfile, Event, Item, ModelVersion, Segment
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -351,10 +354,6 @@ def score_filter(axis: str) -> type[ChoiceFilter]:
     return ScoreFilter
 
 
-def explanation_panel(customer: Customer) -> str:
-    return render_to_string("admin/recommender/explanation.html", {"explanation": customer_explanation(customer)})
-
-
 PROFILE_DETAIL_FIELDS = (
     "segment",
     "previous_segment",
@@ -424,7 +423,6 @@ class CustomerProfileAdmin(ProfileDisplayMixin, ReadOnlyAdmin):
         "computed_at": "computed_at",
     }
     readonly_fields = (
-        "decision",
         "rfm",
         "predicted_open",
         "best_hours_display",
@@ -433,17 +431,12 @@ class CustomerProfileAdmin(ProfileDisplayMixin, ReadOnlyAdmin):
     )
     fields = (
         "customer",
-        "decision",
         "model_version",
         *PROFILE_DETAIL_FIELDS,
         ("recency_score", "frequency_score", "monetary_score"),
         "top_items_pretty",
         "explanation_pretty",
     )
-
-    @admin.display(description="why")
-    def decision(self, obj: CustomerProfile) -> str:
-        return explanation_panel(obj.customer)
 
     @admin.display(description="top items")
     def top_items_pretty(self, obj: CustomerProfile) -> str:
@@ -465,27 +458,8 @@ class CustomerProfileInline(ProfileDisplayMixin, ReadOnlyInlineMixin, admin.Stac
         return super().get_queryset(request).select_related("segment", "previous_segment")
 
 
-_BaseCustomerAdmin = devices_admin.CustomerAdmin
-
-
-class CustomerAdmin(_BaseCustomerAdmin):
-    """Adds the customer's segment and profile to the devices app's customer admin."""
-
-    list_display = ("external_id", "segment", "receiving", "timezone", "locale", "created_at")
-    list_filter = (*_BaseCustomerAdmin.list_filter, "profile__segment")
-    list_select_related = ("profile__segment",)
-    inlines = (*_BaseCustomerAdmin.inlines, CustomerProfileInline)
-    csv_columns = {**_BaseCustomerAdmin.csv_columns, "profile__segment__name": "segment"}
-    readonly_fields = (*_BaseCustomerAdmin.readonly_fields, "decision")
-    fieldsets = (
-        *_BaseCustomerAdmin.fieldsets[:-1],
-        ("What Optimus decides for them, and why", {"fields": ("decision",)}),
-        _BaseCustomerAdmin.fieldsets[-1],
-    )
-
-    @admin.display(description="explanation")
-    def decision(self, obj: Customer) -> str:
-        return explanation_panel(obj)
+class CustomerSegmentColumns:
+    """The customer's segment on the customer list (see extend_admin)."""
 
     @admin.display(description="segment", ordering="profile__segment__priority")
     def segment(self, obj: Customer) -> str:
@@ -493,5 +467,12 @@ class CustomerAdmin(_BaseCustomerAdmin):
         return str(profile.segment) if profile and profile.segment else "—"
 
 
-admin.site.unregister(Customer)
-admin.site.register(Customer, CustomerAdmin)
+extend_admin(
+    CustomerAdmin,
+    methods=CustomerSegmentColumns,
+    list_display={"segment": "external_id"},
+    list_filter=("profile__segment",),
+    list_select_related=("profile__segment",),
+    inlines=(CustomerProfileInline,),
+    csv_columns={"profile__segment__name": "segment"},
+)

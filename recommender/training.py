@@ -1,11 +1,14 @@
-"""The train service: every model fitted from the database in one run (`manage.py train`, the
+"""What recommender learns in a training run, on the database: reading events, catalog and customers,
+fitting the ranking model, RFM segments and the send-time model, saving the artifact and writing every
+customer's profile. ``campaigns.training.model_train`` runs these steps, with the click model (which
+learns from campaigns' pushes and feedback) in between, as one ModelVersion (`manage.py train`, the
 `recommender.train` Celery task).
 
     events, catalog, customers (DB) ──► recommender (LightFM + item correlation + history + trend)
                                    ──► RFM scores and segments
                                    ──► send-time model (hours of the week, local time)
-                                   ──► click model (P(open) by type and local hour, from pushes' feedback)
-                                   ──► ModelVersion (params, validation metrics, artifact file)
+          (campaigns.click)        ──► click model (P(open) by type and local hour, from pushes' feedback)
+                                   ──► artifact file (all models of the run)
                                    ──► CustomerProfile per customer (segment, top items, best hours)
 
 The fitting itself is pure code in ``recommender.ml``; this module only moves data between it and
@@ -21,11 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import pickle
-import time
-import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from devices.models import Customer, Device
-from recommender.click import fit_click_model, open_rates
 from recommender.ml.click import ClickModel
 from recommender.ml.clock import DAY_MS, HOURS_PER_WEEK, local_offsets_ms
 from recommender.ml.data import ItemCatalog, events_frame
@@ -54,95 +54,12 @@ READ_CHUNK = 50_000
 
 
 @dataclass
-class TrainingResult:
-    version: ModelVersion
-    profiles: int
-    seconds: float
-    steps: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
 class TrainingData:
     events: pd.DataFrame  # the interaction frame (recommender.ml.data layout), item events only
     activity: pd.DataFrame  # customer, timestamp (ms), zone: every event, app opens included (timing)
     purchases: pd.DataFrame  # customer, at, event, transactionid, amount: for RFM
     catalog: ItemCatalog
     customers: pd.DataFrame  # index pk: external_id, timezone, locale, platform
-
-
-def model_train(
-    *,
-    now: dt.datetime | None = None,
-    since: dt.datetime | None = None,
-    options: FitOptions | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> TrainingResult:
-    """Fits every model on the events in [since, now), stores a ModelVersion (failed ones too, with
-    the error) and every customer's profile. `now` is the run's clock (replays and simulations)."""
-    now = now or timezone.now()
-    say = progress or (lambda message: log.info("train: %s", message))
-    started = time.perf_counter()
-    steps: dict[str, float] = {}
-    version = ModelVersion.objects.create(started_at=timezone.now(), data_until=now, data_since=since)
-
-    def step(name: str, fn):
-        t = time.perf_counter()
-        say(name)
-        out = fn()
-        steps[name] = round(time.perf_counter() - t, 3)
-        return out
-
-    try:
-        data = step("reading events", lambda: read_training_data(now=now, since=since))
-        now_ms = int(now.timestamp() * 1000)
-        rfm = step("RFM segments", lambda: customer_rfm(data, now))
-        fitted = None
-        if len(data.events):
-            fitted = step(
-                "recommender",
-                lambda: fit_recommender(
-                    data.events,
-                    catalog=data.catalog,
-                    user_features=lambda events: user_features(events, data, now),
-                    now_ms=now_ms,
-                    options=options,
-                    progress=say,
-                ),
-            )
-        timing = step("send-time model", lambda: fit_send_time_model(data, now))
-        click = step("click model", lambda: fit_click_model(data, now, rfm=rfm, progress=say))
-        artifact = step("saving the artifact", lambda: save_artifact(version, fitted, timing, click))
-        profiles = step(
-            "writing profiles", lambda: write_profiles(version, data, fitted, timing, rfm, now, click=click)
-        )
-    except Exception:
-        version.status = ModelVersion.Status.FAILED
-        version.error = traceback.format_exc()
-        version.finished_at = timezone.now()
-        version.save(update_fields=["status", "error", "finished_at"])
-        raise
-    version.status = ModelVersion.Status.SUCCEEDED
-    version.finished_at = timezone.now()
-    version.artifact = artifact
-    version.n_customers = profiles
-    version.n_items = len(data.catalog.item)
-    version.n_events = len(data.activity)
-    version.params = {
-        "recommender": fitted.params if fitted else {},
-        "timing": {"policy": timing.policy},
-        "click": click.params,
-    }
-    version.metrics = {
-        "recommender": fitted.validation if fitted else {},
-        "timing": timing.validation,
-        "click": click.metrics,
-        "steps_s": steps,
-        "fit_s": fitted.timings if fitted else {},
-    }
-    version.save()
-    seconds = time.perf_counter() - started
-    say(f"done: model version {version.pk}, {profiles} profiles in {seconds:.1f} s")
-    return TrainingResult(version=version, profiles=profiles, seconds=seconds, steps=steps)
 
 
 # Reading ---------------------------------------------------------------------------------------
@@ -237,6 +154,25 @@ def user_features(events: pd.DataFrame, data: TrainingData, now: dt.datetime) ->
 # Fitting ---------------------------------------------------------------------------------------
 
 
+def fit_ranking_model(
+    data: TrainingData,
+    now: dt.datetime,
+    *,
+    options: FitOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FittedRecommender:
+    """The ranking model (LightFM + item correlation + history + trend) on the run's item events, with
+    each customer's RFM cell, platform, locale and region as user side features."""
+    return fit_recommender(
+        data.events,
+        catalog=data.catalog,
+        user_features=lambda events: user_features(events, data, now),
+        now_ms=int(now.timestamp() * 1000),
+        options=options,
+        progress=progress,
+    )
+
+
 def customer_rfm(data: TrainingData, now: dt.datetime) -> pd.DataFrame:
     """RFM values, scores and segment slug per customer pk (customers with at least one event)."""
     rules = [
@@ -292,10 +228,11 @@ def write_profiles(
     timing: TimingModel,
     rfm: pd.DataFrame,
     now: dt.datetime,
-    click: ClickModel | None = None,
+    open_rates: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> int:
     """One CustomerProfile per customer: RFM and segment, top items with reasons, best hours and P(open) at the
-    best one."""
+    best one. ``open_rates(customer pks, local hours of the week)`` gives that P(open) (the click model's,
+    passed in by the caller: it learns from campaigns' tables); without it, none is stored."""
     customers = data.customers
     pks = customers.index.to_numpy(dtype=np.int64)
     if not len(pks):
@@ -309,7 +246,7 @@ def write_profiles(
     written = 0
     for start, top, scores, reasons in top_items_by_block(fitted, data.events, pks, available):
         hours = best_hours(history, timing, now, pks[start : start + len(top)])
-        rates = open_rates(click, pks[start : start + len(top)], hours[:, 0], now) if click is not None else None
+        rates = open_rates(pks[start : start + len(top)], hours[:, 0]) if open_rates is not None else None
         batch = []
         for offset in range(len(top)):
             pk = int(pks[start + offset])

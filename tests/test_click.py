@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from recommender.click import DEFAULT_TYPE, OpenPredictor, send_hours_of_week
+from campaigns.click import DEFAULT_TYPE, OpenPredictor, send_hours_of_week
 from recommender.ml import click
 from recommender.ml.click import ActiveHours, ClickModel, PushHistory, local_hour_of_week, rank_correlation
 from recommender.ml.clock import local_offsets_ms

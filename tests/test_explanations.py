@@ -1,6 +1,6 @@
 """What a marketer sees without training: the RFM grid, segment sizes, movement between segments,
 and the explanation of what Optimus decides for one customer (recommender.selectors,
-recommender.explanations and their admin pages)."""
+campaigns.explanations and their admin pages)."""
 
 import datetime as dt
 import json
@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns.explanations import customer_explanation, explanation_as_text, hour_label, in_quiet_hours
 from devices.models import Customer
 from recommender import reasons, selectors
-from recommender.explanations import customer_explanation, explanation_as_text, hour_label, in_quiet_hours
 from recommender.models import CustomerProfile, ModelVersion, Segment
 from tests.factories import CustomerFactory, ItemFactory
 

@@ -13,8 +13,9 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
+from campaigns import tasks
 from devices.models import Customer
-from recommender import tasks, training
+from recommender import training
 from recommender.models import Category, CustomerProfile, Event, EventType, Item, ModelVersion
 from recommender.training import load_artifact
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from campaigns.management.commands.train import parse_moment
 from campaigns.simulator import POLICIES, Simulation
 from optimus_site.dbutils import ensure_schema
-from recommender.management.commands.train import parse_moment
 
 DEFAULT_START = "2024-03-04"  # a Monday; history and simulation both lie in the past, as imports require
 

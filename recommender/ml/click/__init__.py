@@ -40,10 +40,6 @@ from recommender.ml.click.prior import DEFAULT_BASE_RATE, ActivityPrior
 from recommender.ml.click.push_history import CONTEXT_MAX_AGE_MS, PushHistory, push_history_features
 from recommender.ml.clock import DAY_MS, HOUR_MS, local_hour_of_week
 
-# The old name, for callers being moved by other changes of issue 16 (recommender/click.py → campaigns):
-# remove once nothing imports ``History`` from here.
-History = PushHistory
-
 __all__ = [
     "CALIBRATIONS",
     "CONTEXT_MAX_AGE_MS",
@@ -57,7 +53,6 @@ __all__ = [
     "ActivitySnapshot",
     "Calibrated",
     "ClickModel",
-    "History",
     "PushHistory",
     "Shares",
     "fit_shares",

@@ -2,8 +2,7 @@
 and `OpenPredictor`, which the planner asks for P(open) of (customer, notification type, local hour of week).
 
 The model itself is pure code in ``recommender.ml.click``; this module only moves data between it and the
-database. Notifications and feedback are campaigns tables: campaigns depends on recommender, never the other
-way round, so they are looked up by name in the app registry (``apps.get_model``) instead of imported.
+database. It lives in campaigns, beside the notifications and feedback it learns from.
 """
 
 from __future__ import annotations
@@ -15,16 +14,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, Value
 
+from campaigns.models import Feedback, Notification
+from recommender.ml.click import CONTEXT_MAX_AGE_MS, ActiveHours, ClickModel, PushHistory
+from recommender.ml.clock import local_hour_of_week, local_offsets_ms
+from recommender.ml.rfm import rfm_scores, rfm_values
 from recommender.models import ModelVersion, Segment
+from recommender.training import TrainingData, load_artifact
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from recommender.ml.click import ActiveHours, ClickModel, PushHistory
-    from recommender.training import TrainingData
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +56,17 @@ def read_history(
     features read is fetched: opens and dismissals, and device context of the last 7 days."""
     import pandas as pd
 
-    from recommender.ml.click import CONTEXT_MAX_AGE_MS, PushHistory
-
-    # Read by name: importing campaigns from recommender would invert the apps' dependency.
-    notification = apps.get_model("campaigns", "Notification")
-    feedback = apps.get_model("campaigns", "Feedback")
-    sends = notification.objects.filter(status=notification.Status.SENT, sent_at__gte=start, sent_at__lt=end)
+    sends = Notification.objects.filter(status=Notification.Status.SENT, sent_at__gte=start, sent_at__lt=end)
     if labels:
         # Opens reported after `end` did not exist yet at a replayed clock (`train --now` in the past).
-        opened = feedback.objects.filter(notification=OuterRef("pk"), action=feedback.Action.OPENED)
+        opened = Feedback.objects.filter(notification=OuterRef("pk"), action=Feedback.Action.OPENED)
         sends = sends.annotate(opened=Exists(opened.filter(occurred_at__lt=end)))
     else:
         sends = sends.annotate(opened=Value(False))
-    reports = feedback.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+    reports = Feedback.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
     if not labels:
         context_since = end - dt.timedelta(milliseconds=CONTEXT_MAX_AGE_MS)
-        answered = Q(action__in=[feedback.Action.OPENED, feedback.Action.DISMISSED])
+        answered = Q(action__in=[Feedback.Action.OPENED, Feedback.Action.DISMISSED])
         reports = reports.filter(answered | Q(occurred_at__gte=context_since))
     send_columns = ["customer", "type", "sent_at", "opened"]
     feedback_columns = ["customer", "action", "at", "battery", "charging", "network", "app_state"]
@@ -117,9 +112,6 @@ def _chunks(values: np.ndarray):
 
 def active_hours(data: TrainingData) -> ActiveHours:
     """Everyone's active local hours (each event in the customer's own zone, daylight saving included)."""
-    from recommender.ml.click import ActiveHours
-    from recommender.ml.clock import local_offsets_ms
-
     activity = data.activity
     stamps = activity["timestamp"].to_numpy(dtype=np.int64)
     offsets = local_offsets_ms(stamps, activity["zone"].to_numpy())
@@ -128,8 +120,6 @@ def active_hours(data: TrainingData) -> ActiveHours:
 
 def send_hours_of_week(history: PushHistory, zones: pd.Series) -> pd.DataFrame:
     """The pushes with the local hour of the week they went out at, in each customer's zone."""
-    from recommender.ml.clock import local_hour_of_week, local_offsets_ms
-
     sends = history.sends.copy()
     zone = zones.reindex(sends["customer"]).fillna("UTC").to_numpy(dtype=object)
     stamps = sends["sent_ms"].to_numpy(dtype=np.int64)
@@ -149,8 +139,6 @@ def fit_click_model(
 ) -> ClickModel:
     """Fits the click model on the pushes of the last LABEL_DAYS (older feedback only feeds the features),
     with each push's RFM profile as of its week. ``rfm``: the run's RFM table (as of ``now``), if computed."""
-    from recommender.ml.click import ClickModel, PushHistory
-
     now_ms = _ms(now)
     since = now - dt.timedelta(days=LABEL_DAYS)
     history = read_history(start=since - dt.timedelta(days=HISTORY_DAYS), end=now)
@@ -169,8 +157,6 @@ def profiles_as_of(data: TrainingData, now: dt.datetime, rfm: pd.DataFrame | Non
     """RFM scores, segment and platform per customer pk as of an instant: from the purchases before it, so a
     push is never explained by what its own open led to."""
     import pandas as pd
-
-    from recommender.ml.rfm import rfm_scores, rfm_values
 
     rules = [
         (s.slug, s.recency_min, s.recency_max, s.frequency_min, s.frequency_max, s.monetary_min, s.monetary_max)
@@ -248,9 +234,6 @@ class OpenPredictor:
 
 
 def _load_model(version: ModelVersion | None) -> ClickModel:
-    from recommender.ml.click import ClickModel
-    from recommender.training import load_artifact
-
     if version is None:
         return ClickModel.cold()
     try:

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from campaigns.training import model_train
 from optimus_site.dbutils import ensure_schema
-from recommender.training import model_train
 
 
 def parse_moment(value: str, option: str) -> dt.datetime:

@@ -2,8 +2,9 @@
 the items it would show, the hours it would send at, and the model run behind them.
 
 ``customer_explanation`` returns plain JSON-serialisable data (the API and the dashboard use it);
-``explanation_as_text`` and the admin template ``admin/recommender/explanation.html`` render it.
-Everything comes from the customer's stored profile and its model version: no model is loaded.
+``explanation_as_text`` and the admin template ``admin/campaigns/explanation.html`` render it.
+Everything comes from the customer's stored profile and its model version, and from their latest
+notification (which is why this lives in campaigns): no model is loaded.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.apps import apps
-
+from campaigns.models import Notification
 from devices.models import Customer
 from recommender.models import CustomerProfile, Item, ModelVersion
 from recommender.reasons import reason_label
@@ -232,8 +232,8 @@ def _best_hours(customer: Customer, profile: CustomerProfile, version: ModelVers
         why = "No send hours yet: the last run did not rank any hour for this customer."
     else:
         run = f"model run {version.pk}" if version else "the last model run"
-        how = TIMING_POLICIES.get(policy, f"the {policy} policy") if policy else "its send-time model"
-        why = f"Local hours of the week ranked by {run} from {how}."
+        method = TIMING_POLICIES.get(policy, f"the {policy} policy") if policy else "its send-time model"
+        why = f"Local hours of the week ranked by {run} from {method}."
         if hit_rate is not None:
             why += (
                 f" Checked on the weeks before that run, people were active at the hour it picked (or the next) "
@@ -265,8 +265,6 @@ def _open_rate(profile: CustomerProfile) -> dict[str, Any]:
 
 def _decision(customer: Customer) -> dict[str, Any]:
     """The planner's latest decision for the customer: what, when, P(open) and expected value."""
-    # Looked up by name: recommender must not import campaigns (dependencies point the other way).
-    Notification = apps.get_model("campaigns", "Notification")
     latest = (
         Notification.objects.filter(customer=customer)
         .select_related("notification_type")
