@@ -6,7 +6,7 @@ clock: the behaviour log goes into the Event table, `recommender.training.model_
 push backend, and the phones answer through the same service calls the API makes
 (`campaigns.services.feedback_record`, `devices.services.preferences_update`).
 
-    setup:  a world (recommender.ml.world, the population generate_events draws from), its
+    setup:  a world (simulation.world, the population generate_events draws from), its
             behaviour over the HISTORY_DAYS before the start imported with the real importer,
             one FCM device per person
     daily:  the day's organic behaviour (views, carts, purchases, app opens) is stored;
@@ -42,9 +42,9 @@ from devices.services import preferences_update
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.ml.blend import FitOptions
 from recommender.ml.factorization import LightfmParams
-from recommender.ml.world import World, write_dataset
 from recommender.models import CustomerProfile, Event, EventSource, EventType, Item
 from recommender.training import customer_rfm, model_train, read_training_data
+from simulation.world import World, write_dataset
 
 log = logging.getLogger(__name__)
 
