@@ -9,7 +9,6 @@ The item recommender:
     blend          fit_recommender → FittedRecommender: every signal, blended, tuned on validation
     metrics        top-k metrics and the partial top-k used by every scorer
     evaluation     the protocol behind `evaluate_recommender`
-    synthetic      RetailRocket-like events for tests and benchmarks
 
 Nothing is imported here, so importing one module does not load the others (LightFM included).
 """
