@@ -4,6 +4,7 @@ asks it how each person reacts to each push.
 
     world = World.generate(WorldParams(n_users=5000), seed=1)
     log = world.sample_events(start_ms, days=60, rng=2)   # RetailRocket-layout events + sessions
+    events, catalog = sample_interactions(8000, 500, 300)  # the same, sized for the recommender's tests
 
 Generative model (everything from one seed):
 - categories form a tree; a category's latent vector is its parent's plus noise, an item's is its
