@@ -3,8 +3,9 @@
     python bench/recommender.py [--events N] [--users U] [--items I] [--factors F] [--repeat R] [--skip-train]
 
 Cases (each in a fresh process, so peak memory is its own):
-- train        fit_recommender on N synthetic RetailRocket-like interactions (views, carts,
-               purchases): validation split, every component tuned, blend learned, full refit
+- train        fit_recommender on about N interactions (views, carts, purchases) drawn from the
+               simulated world (simulation/world.py, `sample_interactions`): validation split,
+               every component tuned, blend learned, full refit
 - train-refit  the same without tuning (fixed parameters): what a nightly refit costs at least
 - scoring      in one process, interleaved, --repeat passes each (best and median reported; the
                ratios are taken pass by pass, so a slow moment of the shared machine hits both):
@@ -48,10 +49,10 @@ def worker(case: str, args: argparse.Namespace) -> dict:
 
     from recommender.ml.factorization import Factorization, LightfmParams
     from recommender.ml.ranking import FitOptions, default_weights, fit_recommender
-    from recommender.ml.synthetic import synthetic_events
+    from simulation.world import sample_interactions
 
     if case in ("train", "train-refit"):
-        events = synthetic_events(args.events, args.events // 5, args.events // 20, seed=1)
+        events, _ = sample_interactions(args.events, args.events // 5, args.events // 20, seed=1)
         before = peak_rss_mb()
         started = time.perf_counter()
         fitted = fit_recommender(events, options=FitOptions(tune=case == "train"))
@@ -77,10 +78,10 @@ def worker(case: str, args: argparse.Namespace) -> dict:
         seconds = time.perf_counter() - started
         return {"seconds": round(seconds, 2), "checksum": float(product[::997, ::991].sum())}
 
-    # Scoring: real signals fitted on synthetic events over exactly n_users × n_items, with a
+    # Scoring: real signals fitted on the world's events over n_users × (about) n_items, with a
     # random F-factor LightFM attached (training it is the train cases' business). Twice the users
     # asked for are generated (many draw no session), then exactly n_users of those who did.
-    events = synthetic_events(n_users * 20, n_users * 2, n_items, seed=2)
+    events, _ = sample_interactions(n_users * 20, n_users * 2, n_items, seed=2)
     events = events[events["customer"].isin(events["customer"].drop_duplicates().iloc[:n_users])]
     fitted = fit_recommender(events, options=FitOptions(tune=False, lightfm=False))
     fitted.lightfm = Factorization(

@@ -3,7 +3,7 @@ assumptions change? (issue 7: "other worlds … optimus must keep beating blast 
 
     python bench/worlds.py [--users 1000] [--days 14] [--seed 3] [--jobs 2] [--only NAME ...]
 
-Each world overrides a few parameters of recommender/ml/world.py (the rest stay at their
+Each world overrides a few parameters of simulation/world.py (the rest stay at their
 defaults); nothing in the product is set per world — optimus has to learn each one from its
 feedback. Every (world, policy) pair is one `manage.py simulate` run in its own process and its
 own SQLite file, exactly as a user would run it. Prints a table with the verdicts and writes
@@ -93,7 +93,7 @@ def oracle_opens(overrides: dict, args: argparse.Namespace, sends: int) -> int:
     sending that much can match blast's total opens: only more volume could."""
     import numpy as np
 
-    from recommender.ml.world import HOURS_PER_WEEK, World, WorldParams
+    from simulation.world import HOURS_PER_WEEK, World, WorldParams
 
     world = World.generate(WorldParams.from_json(overrides, n_users=args.users), args.seed)
     p = world.params

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "devices",
     "recommender",
     "campaigns",
+    "simulation",  # development tools: simulate, generate_events, demo, loopback_gateway (no models)
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,7 @@
 """The click model: P(open) by (customer, notification type, local hour of week).
 
 On a simulated population with planted hour-of-week activity profiles and open propensities
-(recommender/ml/world.py), pushes sent at random hours are opened with the world's own probability; the model
+(simulation/world.py), pushes sent at random hours are opened with the world's own probability; the model
 must then rank each person's hours like their planted profile, give calibrated probabilities, and, with no
 feedback at all, fall back to an activity prior that gives a newcomer the population's shape. Then the same
 through `train` on the database, and the predictor the planner calls.
@@ -23,9 +23,9 @@ from campaigns.click import DEFAULT_TYPE, OpenPredictor, send_hours_of_week
 from recommender.ml import click
 from recommender.ml.click import ActiveHours, ClickModel, PushHistory, local_hour_of_week, rank_correlation
 from recommender.ml.clock import local_offsets_ms
-from recommender.ml.world import REFERENCE_MS, World, WorldParams
 from recommender.models import CustomerProfile, ModelVersion
 from recommender.training import save_artifact
+from simulation.world import REFERENCE_MS, World, WorldParams
 
 DAY = click.DAY_MS
 EVENT_DAYS, FEEDBACK_DAYS = 56, 42

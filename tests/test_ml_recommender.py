@@ -15,7 +15,7 @@ from recommender.ml.itemknn import prune_rows
 from recommender.ml.metrics import ndcg, ranking_metrics, topk_rows
 from recommender.ml.ranking import MODES, FitOptions, Pool, coordinate_ascent, fit_recommender
 from recommender.ml.ranking_signals import user_item_history
-from recommender.ml.synthetic import synthetic_catalog, synthetic_events
+from simulation.world import sample_interactions
 
 FAST = FitOptions(max_validation_users=300, max_epochs=10, lightfm_params=LightfmParams(no_components=8))
 LOG2_3 = np.log2(3)
@@ -119,7 +119,7 @@ def test_time_split_protocol_no_leak():
 
 
 def test_fit_never_sees_events_at_or_after_now():
-    events = synthetic_events(4000, 300, 150, days=60, seed=3)
+    events, _ = sample_interactions(4000, 300, 150, days=60, seed=3)
     now = int(events["timestamp"].quantile(0.7))
     future_items = set(events.loc[events["timestamp"] >= now, "item"]) - set(
         events.loc[events["timestamp"] < now, "item"]
@@ -131,7 +131,7 @@ def test_fit_never_sees_events_at_or_after_now():
 
 
 def test_evaluate_command_writes_the_contract(tmp_path):
-    events = synthetic_events(6000, 400, 200, days=60, seed=4)
+    events, _ = sample_interactions(6000, 400, 200, days=60, seed=4)
     path = tmp_path / "events.csv.gz"
     with gzip.open(path, "wt") as f:
         events.rename(columns={"customer": "visitorid", "item": "itemid", "type": "event"}).assign(transactionid="")[
@@ -158,8 +158,7 @@ def test_evaluate_command_writes_the_contract(tmp_path):
 
 @pytest.fixture(scope="module")
 def fitted_with_catalog():
-    events = synthetic_events(8000, 500, 300, days=60, seed=5)
-    catalog = synthetic_catalog(300, unavailable=0.3, seed=5)
+    events, catalog = sample_interactions(8000, 500, 300, days=60, unavailable=0.3, seed=5)
     # The most popular item is unavailable: every popularity-driven list would want it.
     top_item = events["item"].value_counts().index[0]
     catalog.available[catalog.item == top_item] = False

@@ -12,10 +12,10 @@ from django.test import override_settings
 
 from campaigns import dispatcher, planner
 from campaigns.models import Campaign, Delivery, Notification, SegmentPolicy
-from campaigns.push.loopback import LoopbackGateway
 from devices.models import Customer, Device
 from devices.services import device_register
 from recommender.models import CustomerProfile, Item, Segment
+from simulation.gateways.fcm import LoopbackGateway
 from tests.factories import ItemFactory
 
 NOW = dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.UTC)  # a Sunday; Europe switches to summer time on 29 March

@@ -31,8 +31,8 @@ from campaigns.push import Outcome, PushMessage, get_backend, push_data
 from campaigns.push.apns import ApnsBackend, classify_apns_result
 from campaigns.push.base import parse_retry_after
 from campaigns.push.fcm import FcmBackend
-from campaigns.push.loopback import LoopbackGateway
 from campaigns.push.webpush import WebPushBackend
+from simulation.gateways.fcm import LoopbackGateway
 
 MANAGE_PY = Path(__file__).resolve().parent.parent / "manage.py"
 

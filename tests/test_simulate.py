@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from campaigns import dispatcher, planner, services, simulator
+from campaigns import dispatcher, planner, services
 from devices.models import Customer
+from simulation import simulator
 
 SMALL = {"n_items": 300, "n_categories": 20}
 

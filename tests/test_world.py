@@ -1,4 +1,4 @@
-"""The simulated world (recommender/ml/world.py) and generate_events: seeded, configurable, its
+"""The simulated world (simulation/world.py) and generate_events: seeded, configurable, its
 log follows the planted activity profiles and tastes, and import_events reads what it writes."""
 
 import datetime as dt
@@ -15,8 +15,8 @@ from devices.models import Customer
 from recommender.ml.data import DAY_MS, events_frame, load_catalog, load_events, time_split
 from recommender.ml.evaluation import evaluate_recommender
 from recommender.ml.ranking import FitOptions, fit_recommender
-from recommender.ml.world import REFERENCE_MS, World, WorldParams, write_dataset
 from recommender.models import Category, Event, Item
+from simulation.world import REFERENCE_MS, World, WorldParams, write_dataset
 
 SMALL = WorldParams(n_users=300, n_items=200, n_categories=20)
 

@@ -12,7 +12,6 @@
     click/           ClickModel: P(open | customer, notification type, local hour of week)
     timing/          TimingModel and best_send_hours: the send-time model; timing_eval behind `evaluate_timing`
     rfm              RFM scores and segments
-    world, synthetic simulated populations and RetailRocket-like events for tests and benchmarks
 
 Nothing is imported here, so importing one module does not load the others (LightFM included); each package
 (ranking, click, timing) exports its public names from its ``__init__``.

@@ -1,4 +1,4 @@
-"""A synthetic behaviour log drawn from a seeded simulated world (recommender/ml/world.py).
+"""A synthetic behaviour log drawn from a seeded simulated world (simulation/world.py).
 
     manage.py generate_events data/sim --users 10000 --items 5000 --days 60 --seed 1 [--world F.json]
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--start", help=f"start of the log, ISO 8601 (default {DEFAULT_START}; naive = UTC)")
 
     def handle(self, *args, **options):
-        from recommender.ml.world import World, WorldParams, write_dataset
+        from simulation.world import World, WorldParams, write_dataset
 
         started = time.monotonic()
         for name in ("users", "items"):

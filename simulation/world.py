@@ -4,6 +4,7 @@ asks it how each person reacts to each push.
 
     world = World.generate(WorldParams(n_users=5000), seed=1)
     log = world.sample_events(start_ms, days=60, rng=2)   # RetailRocket-layout events + sessions
+    events, catalog = sample_interactions(8000, 500, 300)  # the same, sized for the recommender's tests
 
 Generative model (everything from one seed):
 - categories form a tree; a category's latent vector is its parent's plus noise, an item's is its
@@ -36,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from recommender.ml.data import DAY_MS
+from recommender.ml.data import DAY_MS, ItemCatalog, events_frame
 
 HOURS_PER_WEEK = 168
 SLOT_MS = 15 * 60_000  # every real zone's offset is a multiple of 15 minutes
@@ -749,3 +750,46 @@ def write_dataset(out_dir: str | Path, world: World, log: EventLog, *, extra: di
     description = {"seed": world.seed, **(extra or {}), "params": asdict(world.params)}
     paths["world.json"].write_text(json.dumps(description, indent=2) + "\n")
     return paths
+
+
+# For the recommender's tests and benchmarks ----------------------------------------------------------
+
+
+def sample_interactions(
+    n_events: int,
+    n_users: int,
+    n_items: int,
+    *,
+    days: float = 120.0,
+    n_categories: int = 40,
+    unavailable: float = 0.1,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, ItemCatalog]:
+    """About `n_events` interactions of `n_users` people with `n_items` items over `days`, in the frame
+    layout of recommender.ml.data, and the catalog they were drawn from (categories, prices, the
+    items withdrawn by the end).
+
+    The world's own behaviour log, so the recommender is tested and measured on the same
+    population the simulator runs: sessions a week are scaled so that the log's expected size is
+    `n_events` (the realised size varies by a few per cent with the seed).
+    """
+    params = WorldParams(n_users=n_users, n_items=n_items, n_categories=n_categories, unavailable_share=unavailable)
+    # Mean of the log-normal sessions a week × views per session (carts and purchases are few).
+    views_a_week = params.activity_median * math.exp(params.activity_sigma**2 / 2) * params.session_views_mean
+    scale = n_events / (n_users * views_a_week * days / 7)
+    world = World.generate(replace(params, activity_median=params.activity_median * scale), seed)
+    events = world.sample_events(REFERENCE_MS, days, rng=[seed, 1]).events
+    frame = events_frame(
+        customer=events["visitorid"],
+        item=events["itemid"],
+        event_type=events["event"].astype(str),
+        timestamp=events["timestamp"],
+        amount=events["amount"],
+    )
+    catalog = pd.DataFrame(
+        {"item": world.item_ids, "category": world.item_category, "price": world.item_price,
+         "available": world.item_available}
+    )  # fmt: skip
+    has_parent = world.category_parent > 0
+    parents = dict(zip(world.category_ids[has_parent], world.category_parent[has_parent], strict=True))
+    return frame, ItemCatalog.from_frame(catalog, parents)

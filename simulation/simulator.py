@@ -1,12 +1,12 @@
 """The closed loop on a simulated population with known ground truth (DESIGN.md, "Simulated world").
 
 Only the phones are simulated. Everything else is the production code path, run on the simulated
-clock: the behaviour log goes into the Event table, `recommender.training.model_train` trains,
+clock: the behaviour log goes into the Event table, `campaigns.training.model_train` trains,
 `campaigns.planner.plan` decides, `campaigns.dispatcher.dispatch` sends through the configured
 push backend, and the phones answer through the same service calls the API makes
 (`campaigns.services.feedback_record`, `devices.services.preferences_update`).
 
-    setup:  a world (recommender.ml.world, the population generate_events draws from), its
+    setup:  a world (simulation.world, the population generate_events draws from), its
             behaviour over the HISTORY_DAYS before the start imported with the real importer,
             one FCM device per person
     daily:  the day's organic behaviour (views, carts, purchases, app opens) is stored;
@@ -45,9 +45,9 @@ from devices.services import preferences_update
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.ml.factorization import LightfmParams
 from recommender.ml.ranking import FitOptions
-from recommender.ml.world import World, write_dataset
 from recommender.models import CustomerProfile, Event, EventSource, EventType, Item
 from recommender.training import customer_rfm, read_training_data
+from simulation.world import World, write_dataset
 
 log = logging.getLogger(__name__)
 

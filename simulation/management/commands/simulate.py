@@ -1,6 +1,6 @@
 """manage.py simulate --users N --days D --seed S --policy {blast,seed,optimus} [--world F.json] --json OUT
 
-The closed loop on a simulated population (campaigns/simulator.py). Runs on an empty database
+The closed loop on a simulated population (simulation/simulator.py). Runs on an empty database
 (or one holding only an earlier simulation), e.g. DATABASE_URL=sqlite:///sim.sqlite3.
 """
 
@@ -14,8 +14,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.management.commands.train import parse_moment
-from campaigns.simulator import POLICIES, Simulation
 from optimus_site.dbutils import ensure_schema
+from simulation.report import write_report
+from simulation.simulator import POLICIES, Simulation
+from simulation.world import World, WorldParams
 
 DEFAULT_START = "2024-03-04"  # a Monday; history and simulation both lie in the past, as imports require
 
@@ -31,9 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=14)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--policy", choices=POLICIES, required=True)
-        parser.add_argument(
-            "--world", help="world.json: parameters overriding the defaults (see recommender/ml/world.py)"
-        )
+        parser.add_argument("--world", help="world.json: parameters overriding the defaults (see simulation/world.py)")
         parser.add_argument("--items", type=int, help="catalog size (default: the world's)")
         parser.add_argument("--start", default=DEFAULT_START, help="first simulated day (UTC)")
         parser.add_argument("--json", dest="json_out", required=True, help="where to write the results")
@@ -43,8 +43,6 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true")
 
     def handle(self, *args, **options):
-        from recommender.ml.world import World, WorldParams
-
         if options["users"] < 1 or options["days"] < 1 or options["seed"] < 0:
             raise CommandError("--users and --days must be at least 1, --seed at least 0")
         overrides = {"n_users": options["users"]}
@@ -76,8 +74,6 @@ class Command(BaseCommand):
         out = result.as_json()
         Path(options["json_out"]).write_text(json.dumps(out, indent=2))
         if options["report"]:
-            from campaigns.sim_report import write_report
-
             page = write_report(options["report"], out)
             self.stdout.write(f"report: {page}")
         summary = {k: out[k] for k in ("sends", "deliveries", "opens", "ctr", "dismissals", "opt_outs", "purchases",

@@ -1,10 +1,10 @@
-"""Serves the FCM HTTP v1 stand-in (campaigns/push/loopback.py) until interrupted."""
+"""Serves the FCM HTTP v1 stand-in (simulation/gateways/fcm.py) until interrupted."""
 
 import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.push.loopback import LoopbackGateway
+from simulation.gateways.fcm import LoopbackGateway
 
 
 class Command(BaseCommand):
@@ -12,7 +12,7 @@ class Command(BaseCommand):
         "A loopback HTTP server that answers like FCM HTTP v1 (including its error codes). "
         "Point the fcm backend at it with FCM_ENDPOINT=http://127.0.0.1:PORT. Tokens starting with "
         "dead-, invalid-, mismatch- or throttle- always fail (UNREGISTERED, INVALID_ARGUMENT, "
-        "SENDER_ID_MISMATCH, 429); see campaigns/push/loopback.py."
+        "SENDER_ID_MISMATCH, 429); see simulation/gateways/fcm.py."
     )
 
     def add_arguments(self, parser):
