@@ -3,7 +3,7 @@ then score 24 candidate hours for each of them — what the planner asks per pas
 
     python bench/click_model.py [--users 100000]
 
-The population is the planted one of tests/test_click.py (hour-of-week profiles, base propensity,
+The population is the planted one of campaigns/tests/test_click.py (hour-of-week profiles, base propensity,
 fatigue). Prints a table and writes bench/results/click_model.json.
 """
 

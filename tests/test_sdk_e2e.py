@@ -280,7 +280,7 @@ def phone(sdk_build):
 @pytest.fixture
 def seed_data(transactional_db):
     """The segments, notification types and policies the migrations seed. A transactional test that
-    ran before this one (tests/test_planning.py has one) leaves the tables flushed, and
+    ran before this one (campaigns/tests/test_planning.py has one) leaves the tables flushed, and
     serialized_rollback cannot restore them after that flush re-created the content types; so the
     seed migrations' own functions run again when the seed is missing."""
     if not Segment.objects.exists():

@@ -34,7 +34,7 @@ from campaigns.push.fcm import FcmBackend
 from campaigns.push.webpush import WebPushBackend
 from simulation.gateways.fcm import LoopbackGateway
 
-MANAGE_PY = Path(__file__).resolve().parent.parent / "manage.py"
+MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
 
 
 def message(i, token=None, platform="fcm", **kwargs) -> PushMessage:

@@ -77,7 +77,7 @@ def test_the_same_seed_gives_the_same_run_and_another_seed_another(tmp_path, wor
 def test_the_same_seed_gives_the_same_run_in_another_process(tmp_path, world_file):
     # Two processes hash strings differently (PYTHONHASHSEED): nothing the run creates may take
     # its order from a set of strings. Once, customers and items were numbered in set order.
-    manage = Path(__file__).resolve().parent.parent / "manage.py"
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
     runs = []
     for hash_seed in ("1", "2"):
         out = tmp_path / f"run-{hash_seed}.json"

@@ -12,7 +12,7 @@ from campaigns.models import Delivery, NotificationType, SegmentPolicy
 from recommender.models import Segment
 from tests.factories import CustomerFactory, EventFactory, NotificationFactory
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED_CAPS = {
     "champions": 3,

@@ -67,7 +67,7 @@ def test_api_never_fails_and_always_answers_as_documented(api_schema, credential
     tested = []
     for operation in operations(api_schema):
         # The fuzzer must reach the code behind authentication, so it sends valid credentials
-        # for the operation's kind of caller; tests/test_api.py covers what happens without.
+        # for the operation's kind of caller; the per-app test_api.py files cover what happens without.
         kind = "server" if operation.path.startswith(SERVER_PREFIXES) else "mobile"
         header = {"Authorization": credentials[kind]}
 

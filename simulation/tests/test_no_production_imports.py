@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = ("optimus_site", "devices", "recommender", "campaigns")
 
 
@@ -24,6 +24,7 @@ def test_production_code_never_imports_simulation(app):
     offenders = {
         str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "simulation")
         for path in (ROOT / app).rglob("*.py")
+        if "tests" not in path.relative_to(ROOT).parts  # tests may drive the simulation and its gateway
     }
     assert {path: modules for path, modules in offenders.items() if modules} == {}
 

@@ -15,7 +15,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_PACKAGES = ("devices", "recommender", "campaigns", "optimus_site")
 OUR_APPS = ("devices", "recommender", "campaigns")
 # Each app may import the ones after it in this list, never the ones before.

@@ -1,0 +1,109 @@
+"""The campaigns API (DESIGN.md, "REST API"): the inbox, feedback and preferences."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Feedback, Notification
+from tests.api import API, assert_error, now_iso, sent_notification
+from tests.factories import NotificationFactory
+
+# --- inbox and feedback -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_inbox_lists_own_sent_notifications_newest_first_with_feedback(ana):
+    old = sent_notification(ana.customer, scheduled_for=timezone.now() - dt.timedelta(days=2), item_ids=["sku-1"])
+    new = sent_notification(ana.customer, scheduled_for=timezone.now() - dt.timedelta(hours=1))
+    NotificationFactory(customer=ana.customer, status=Notification.Status.PLANNED)  # not yet sent: invisible
+    ana.post(f"{API}/notifications/{old.pk}/feedback", {"action": "opened", "at": now_iso()}, format="json")
+
+    body = ana.get(f"{API}/notifications?page_size=1").json()
+    assert body["count"] == 2 and body["next"]
+    assert [n["id"] for n in body["results"]] == [new.pk]
+    second = ana.get(f"{API}/notifications?page=2&page_size=1").json()["results"][0]
+    assert second["id"] == old.pk and second["item_ids"] == ["sku-1"] and second["opened_at"]
+    assert second["type"] == "product-recommendation"
+    assert_error(ana.get(f"{API}/notifications?page=9"), 404, "not_found")
+
+
+@pytest.mark.django_db
+def test_feedback_is_recorded_once_with_its_context(ana):
+    notification = sent_notification(ana.customer)
+    url = f"{API}/notifications/{notification.pk}/feedback"
+    body = {
+        "action": "dismissed",
+        "at": now_iso(),
+        "context": {"battery": 42, "charging": False, "network": "cellular", "app_state": "killed", "os": "iOS 19"},
+    }
+    first = ana.post(url, body, format="json")
+    assert first.status_code == 201 and first.json()["duplicate"] is False
+    repeat = ana.post(url, body, format="json")
+    assert repeat.status_code == 200 and repeat.json()["duplicate"] is True
+    feedback = Feedback.objects.get()
+    assert (feedback.battery, feedback.charging, feedback.network, feedback.app_state, feedback.os) == (
+        42,
+        False,
+        "cellular",
+        "killed",
+        "iOS 19",
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": "liked", "at": "2026-01-01T00:00:00Z"}, "action"),
+        ({"action": "opened"}, "at"),
+        ({"action": "opened", "at": "2026-01-01T00:00:00Z", "context": {"battery": 140}}, "context.battery"),
+        ({"action": "opened", "at": "2026-01-01T00:00:00Z", "context": {"network": "5g"}}, "context.network"),
+        ({"action": "opened", "at": "2026-01-01T00:00:00Z", "context": {"gps": "x"}}, "context.gps"),
+    ],
+)
+def test_feedback_validation(ana, body, field):
+    notification = sent_notification(ana.customer)
+    error = assert_error(
+        ana.post(f"{API}/notifications/{notification.pk}/feedback", body, format="json"), 400, "invalid"
+    )
+    assert field in error["fields"]
+
+
+# --- preferences ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_preferences_round_trip(ana):
+    assert ana.get(f"{API}/me/preferences").json() == {
+        "opt_out": False,
+        "quiet_hours": None,
+        "timezone": "Europe/Madrid",
+        "muted_types": [],
+    }
+    body = {"quiet_hours": {"start": "22:00", "end": "07:30"}, "muted_types": ["satisfaction-survey"], "opt_out": True}
+    response = ana.patch(f"{API}/me/preferences", body, format="json")
+    assert response.status_code == 200
+    assert response.json()["quiet_hours"] == {"start": "22:00", "end": "07:30"}
+    ana.customer.refresh_from_db()
+    assert ana.customer.opt_out and ana.customer.opted_out_at is not None
+    assert ana.customer.is_quiet_at(dt.datetime(2026, 7, 1, 21, 0, tzinfo=dt.UTC))  # 23:00 in Madrid
+    response = ana.patch(f"{API}/me/preferences", {"quiet_hours": None, "opt_out": False}, format="json")
+    assert response.json()["quiet_hours"] is None and response.json()["opt_out"] is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"timezone": "Europe/Nowhere"}, "timezone"),
+        ({"muted_types": ["no-such-type"]}, "muted_types"),
+        ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, "quiet_hours.start"),
+        ({"quiet_hours": {"start": "07:00", "end": "07:00"}}, "quiet_hours"),
+        ({"opt_out": "perhaps"}, "opt_out"),
+        ({"volume": 11}, "volume"),
+    ],
+)
+def test_preferences_validation(ana, body, field):
+    error = assert_error(ana.patch(f"{API}/me/preferences", body, format="json"), 400, "invalid")
+    assert field in error["fields"], error
