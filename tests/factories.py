@@ -1,14 +1,15 @@
-"""factory_boy factories for the models tests touch most."""
+"""factory_boy factories for every model of ours the tests create (and the push device rows behind a Device)."""
 
 import datetime as dt
 import uuid
 
 import factory
 from django.utils import timezone
+from push_notifications.models import GCMDevice
 
 from campaigns.models import Campaign, Delivery, Feedback, Notification, NotificationType
-from devices.models import Customer, Platform
-from recommender.models import Category, Event, EventType, Item
+from devices.models import ApiKey, Customer, CustomerToken, Device, Platform
+from recommender.models import Category, CustomerProfile, Event, EventType, Item, ModelVersion
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -89,3 +90,69 @@ class FeedbackFactory(factory.django.DjangoModelFactory):
     notification = factory.SubFactory(NotificationFactory)
     action = Feedback.Action.OPENED
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+class NotificationTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NotificationType
+
+    slug = factory.Sequence(lambda n: f"type-{n}")
+    name = factory.Sequence(lambda n: f"Type {n}")
+    title_template = "Picked for you"
+    body_template = "{first_item}"
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    started_at = factory.LazyFunction(timezone.now)
+    data_until = factory.LazyFunction(timezone.now)
+
+
+class CustomerProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerProfile
+
+    customer = factory.SubFactory(CustomerFactory)
+    computed_at = factory.LazyFunction(timezone.now)
+
+
+class FcmDeviceFactory(factory.django.DjangoModelFactory):
+    """django-push-notifications' row for an Android phone: the token the sender uses."""
+
+    class Meta:
+        model = GCMDevice
+
+    user = factory.SubFactory(CustomerFactory)
+    registration_id = factory.Sequence(lambda n: f"fcm-token-{n}")
+    cloud_message_type = "FCM"
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    """Our handle of a phone; by default an FCM phone with its push device row."""
+
+    class Meta:
+        model = Device
+
+    customer = factory.SubFactory(CustomerFactory)
+    platform = Platform.FCM
+    push_device_id = factory.LazyAttribute(lambda o: FcmDeviceFactory(user=o.customer).pk)
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    name = factory.Sequence(lambda n: f"backend {n}")
+    prefix = factory.LazyFunction(lambda: ApiKey.generate()[1])
+    hashed_secret = factory.LazyFunction(lambda: ApiKey.hash(str(uuid.uuid4())))
+
+
+class CustomerTokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerToken
+
+    customer = factory.SubFactory(CustomerFactory)
+    prefix = factory.LazyFunction(lambda: CustomerToken.generate()[1])
+    hashed_secret = factory.LazyFunction(lambda: CustomerToken.hash(str(uuid.uuid4())))

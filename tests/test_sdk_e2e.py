@@ -37,7 +37,8 @@ from campaigns.models import Feedback, Notification
 from campaigns.push import log as log_backend
 from devices.models import Customer, Device
 from devices.services import api_key_create
-from recommender.models import CustomerProfile, Event, Segment
+from recommender.models import Event, Segment
+from tests.factories import CustomerProfileFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK = ROOT / "sdk" / "react-native"
@@ -335,7 +336,7 @@ def test_the_sdk_against_a_live_server(seed_data, server, phone, tmp_path, setti
 
     # The server decides to notify them, and sends it (log backend).
     first = [d * 24 + (timezone.now().hour + 1) % 24 for d in range(7)]
-    CustomerProfile.objects.create(
+    CustomerProfileFactory(
         customer=customer,
         segment=Segment.objects.get(slug="loyal"),
         top_items=[{"item_id": f"sku-{i}", "score": 1 - i / 10, "reason": "viewed"} for i in (2, 3, 4)],

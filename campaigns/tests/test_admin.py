@@ -29,7 +29,18 @@ from campaigns.models import Campaign, Delivery, Feedback, Notification, Notific
 from devices.models import ApiKey, Customer, CustomerToken, Device, Platform
 from optimus_site.admin_tools import export_as_csv
 from recommender.models import CustomerProfile, ModelVersion, Segment
-from tests.factories import CustomerFactory, EventFactory, ItemFactory, NotificationFactory
+from tests.factories import (
+    ApiKeyFactory,
+    CustomerFactory,
+    CustomerProfileFactory,
+    CustomerTokenFactory,
+    DeviceFactory,
+    EventFactory,
+    FcmDeviceFactory,
+    ItemFactory,
+    ModelVersionFactory,
+    NotificationFactory,
+)
 
 REGISTRY = sorted(admin.site._registry.items(), key=lambda pair: pair[0]._meta.label_lower)
 MODELS = [model for model, _ in REGISTRY]
@@ -116,7 +127,7 @@ def add_activity(campaign: Campaign) -> Customer:
     """One more customer with everything the big lists show about them."""
     customer = CustomerFactory()
     segments = list(Segment.objects.order_by("priority")[:2])
-    CustomerProfile.objects.create(
+    CustomerProfileFactory(
         customer=customer,
         segment=segments[0],
         previous_segment=segments[1],
@@ -129,10 +140,10 @@ def add_activity(campaign: Campaign) -> Customer:
         computed_at=timezone.now(),
     )
     EventFactory(customer=customer)
-    push = GCMDevice.objects.create(user=customer, registration_id=f"fcm-{customer.external_id}")
-    device = Device.objects.create(customer=customer, platform=Platform.FCM, push_device_id=push.pk)
+    push = FcmDeviceFactory(user=customer, registration_id=f"fcm-{customer.external_id}")
+    device = DeviceFactory(customer=customer, platform=Platform.FCM, push_device_id=push.pk)
     _, prefix, hashed = CustomerToken.generate()
-    CustomerToken.objects.create(customer=customer, prefix=prefix, hashed_secret=hashed)
+    CustomerTokenFactory(customer=customer, prefix=prefix, hashed_secret=hashed)
     notification = NotificationFactory(
         customer=customer,
         campaign=campaign,
@@ -153,11 +164,11 @@ def world(customer):
     campaign = make_campaign()
     campaign.segments.set(Segment.objects.order_by("priority")[:2])
     add_activity(campaign)
-    CustomerProfile.objects.create(
+    CustomerProfileFactory(
         customer=customer, recency_score=1, frequency_score=1, monetary_score=1, computed_at=timezone.now()
     )
     ItemFactory(title="Blue running shoes")
-    ModelVersion.objects.create(
+    ModelVersionFactory(
         status=ModelVersion.Status.SUCCEEDED,
         started_at=timezone.now(),
         data_until=timezone.now(),
@@ -167,7 +178,7 @@ def world(customer):
     WebPushDevice.objects.create(user=customer, registration_id="https://push.example/1", p256dh="k", auth="a")
     WNSDevice.objects.create(user=customer, registration_id="https://wns.example/1")
     _, prefix, hashed = ApiKey.generate()
-    ApiKey.objects.create(name="shop backend", prefix=prefix, hashed_secret=hashed)
+    ApiKeyFactory(name="shop backend", prefix=prefix, hashed_secret=hashed)
     interval = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
     PeriodicTask.objects.create(name="dispatch", task="campaigns.tasks.dispatch", interval=interval)
     CrontabSchedule.objects.create(minute="0", hour="3")
@@ -459,7 +470,7 @@ def test_campaign_list_defaults_to_current_campaigns(client, mia, world):
 def test_api_key_list_defaults_to_active_keys(client, alice):
     for name, revoked in (("live", None), ("old", timezone.now())):
         _, prefix, hashed = ApiKey.generate()
-        ApiKey.objects.create(name=name, prefix=prefix, hashed_secret=hashed, revoked_at=revoked)
+        ApiKeyFactory(name=name, prefix=prefix, hashed_secret=hashed, revoked_at=revoked)
     client.force_login(alice)
     assert [k.name for k in client.get(url(ApiKey)).context["cl"].result_list] == ["live"]
     assert [k.name for k in client.get(url(ApiKey), {"status": "all"}).context["cl"].result_list] == ["live", "old"]
@@ -531,7 +542,7 @@ def test_revoking_keys_reports_how_many_changed(client, alice):
     keys = []
     for name, revoked in (("a", None), ("b", None), ("c", timezone.now())):
         _, prefix, hashed = ApiKey.generate()
-        keys.append(ApiKey.objects.create(name=name, prefix=prefix, hashed_secret=hashed, revoked_at=revoked))
+        keys.append(ApiKeyFactory(name=name, prefix=prefix, hashed_secret=hashed, revoked_at=revoked))
     client.force_login(alice)
     response = run_action(client, ApiKey, "revoke", keys, query="?status=all")
     assert "2 keys revoked" in messages_of(response)
@@ -540,7 +551,7 @@ def test_revoking_keys_reports_how_many_changed(client, alice):
 
 def test_customer_tokens_are_read_only_but_revocable(client, alice, mia, customer):
     _, prefix, hashed = CustomerToken.generate()
-    token = CustomerToken.objects.create(customer=customer, prefix=prefix, hashed_secret=hashed)
+    token = CustomerTokenFactory(customer=customer, prefix=prefix, hashed_secret=hashed)
     client.force_login(alice)
     page = client.get(url(CustomerToken, "change", token.pk)).text
     assert 'name="_save"' not in page
@@ -554,7 +565,7 @@ def test_customer_tokens_are_read_only_but_revocable(client, alice, mia, custome
 
 
 def test_deactivating_devices(client, alice, customer):
-    devices = [GCMDevice.objects.create(user=customer, registration_id=f"t{i}") for i in range(3)]
+    devices = [FcmDeviceFactory(user=customer, registration_id=f"t{i}") for i in range(3)]
     GCMDevice.objects.filter(pk=devices[0].pk).update(active=False)
     client.force_login(alice)
     response = run_action(client, GCMDevice, "deactivate", devices)

@@ -26,6 +26,7 @@ from recommender.ml.clock import local_offsets_ms
 from recommender.models import CustomerProfile, ModelVersion
 from recommender.training import save_artifact
 from simulation.world import REFERENCE_MS, World, WorldParams
+from tests.factories import ModelVersionFactory
 
 DAY = click.DAY_MS
 EVENT_DAYS, FEEDBACK_DAYS = 56, 42
@@ -313,7 +314,7 @@ def test_train_fills_predicted_open_rates_and_the_predictor_serves_the_latest_mo
     assert predictor.predict(np.array([10**9]), DEFAULT_TYPE, np.array([weekday + 20]), NOW)[0] > 0  # unknown
 
     # A newer run: the next call serves its model (here the cold one its artifact holds).
-    newer = ModelVersion.objects.create(started_at=version.started_at + dt.timedelta(hours=1), data_until=NOW,
+    newer = ModelVersionFactory(started_at=version.started_at + dt.timedelta(hours=1), data_until=NOW,
                                         status=ModelVersion.Status.SUCCEEDED)  # fmt: skip
     newer.artifact = save_artifact(newer, None, None, ClickModel.cold())
     newer.save()

@@ -11,8 +11,8 @@ from django.utils import timezone
 from campaigns import dashboard
 from campaigns.models import Delivery, Feedback, Notification
 from devices.models import Platform
-from recommender.models import CustomerProfile, Event, EventType, Segment
-from tests.factories import CustomerFactory, ItemFactory, NotificationFactory
+from recommender.models import Event, EventType, Segment
+from tests.factories import CustomerFactory, CustomerProfileFactory, ItemFactory, NotificationFactory
 
 DAY1 = dt.datetime(2026, 5, 4, 9, tzinfo=dt.UTC)
 
@@ -41,7 +41,7 @@ def history(db):
     people = []
     for i in range(6):
         c = CustomerFactory()
-        CustomerProfile.objects.create(customer=c, segment=loyal if i < 4 else lost, computed_at=DAY1)
+        CustomerProfileFactory(customer=c, segment=loyal if i < 4 else lost, computed_at=DAY1)
         people.append(c)
     sent(people[0], DAY1, opened=True, devices=2)
     sent(people[1], DAY1, dismissed=True)

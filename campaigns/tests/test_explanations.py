@@ -16,7 +16,7 @@ from campaigns.explanations import customer_explanation, explanation_as_text, ho
 from devices.models import Customer
 from recommender import reasons, selectors
 from recommender.models import CustomerProfile, ModelVersion, Segment
-from tests.factories import CustomerFactory, ItemFactory
+from tests.factories import CustomerFactory, CustomerProfileFactory, ItemFactory, ModelVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def profile(
     **fields,
 ) -> CustomerProfile:
     r, f, m = scores or (None, None, None)
-    return CustomerProfile.objects.create(
+    return CustomerProfileFactory(
         customer=customer or CustomerFactory(),
         recency_score=r,
         frequency_score=f,
@@ -65,7 +65,7 @@ def names(pairs) -> list:
 def run(**fields) -> ModelVersion:
     now = timezone.now()
     defaults = {"status": ModelVersion.Status.SUCCEEDED, "started_at": now, "finished_at": now, "data_until": now}
-    return ModelVersion.objects.create(**(defaults | fields))
+    return ModelVersionFactory(**(defaults | fields))
 
 
 # --- The grid and segment sizes -------------------------------------------------------------

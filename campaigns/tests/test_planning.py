@@ -14,9 +14,9 @@ from campaigns import dispatcher, planner
 from campaigns.models import Campaign, Delivery, Notification, SegmentPolicy
 from devices.models import Customer, Device
 from devices.services import device_register
-from recommender.models import CustomerProfile, Item, Segment
+from recommender.models import Item, Segment
 from simulation.gateways.fcm import LoopbackGateway
-from tests.factories import ItemFactory
+from tests.factories import CustomerProfileFactory, ItemFactory, NotificationTypeFactory
 
 NOW = dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.UTC)  # a Sunday; Europe switches to summer time on 29 March
 
@@ -25,7 +25,7 @@ def profile_for(customer, *, segment="loyal", best_local_hour=19, items=("sku-1"
     """Best hour of the week: `best_local_hour` on every day, then everything else."""
     first = [d * 24 + best_local_hour for d in range(7)]
     ranking = first + [h for h in range(168) if h not in first]
-    return CustomerProfile.objects.create(
+    return CustomerProfileFactory(
         customer=customer,
         segment=Segment.objects.get(slug=segment),
         top_items=[{"item_id": i, "score": 1.0 - n / 10, "reason": reason} for n, i in enumerate(items)],
@@ -375,11 +375,10 @@ def test_the_dispatch_command_says_what_is_unconfirmed_when_no_worker_answers(ca
 
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_never_claim_the_same_notification():
-    from campaigns.models import NotificationType
 
     # Its own type: a transactional test may run after another one flushed the seeded rows.
     c = customer("many")
-    kind = NotificationType.objects.create(slug="claim-test", name="Claim test", title_template="t", body_template="b")
+    kind = NotificationTypeFactory(slug="claim-test", name="Claim test", title_template="t", body_template="b")
     Notification.objects.bulk_create(
         Notification(
             customer=c, notification_type=kind, idempotency_key=f"k{i}", scheduled_for=NOW, title="t", body="b"

@@ -6,8 +6,15 @@ import pytest
 
 from campaigns.models import Delivery, Feedback, Notification, NotificationType
 from campaigns.results import Results, click_through_rate, notification_results, notification_results_by
-from recommender.models import CustomerProfile, Segment
-from tests.factories import CampaignFactory, CustomerFactory, DeliveryFactory, FeedbackFactory, NotificationFactory
+from recommender.models import Segment
+from tests.factories import (
+    CampaignFactory,
+    CustomerFactory,
+    CustomerProfileFactory,
+    DeliveryFactory,
+    FeedbackFactory,
+    NotificationFactory,
+)
 
 DAY1 = dt.datetime(2026, 5, 4, 9, tzinfo=dt.UTC)
 DAY2 = DAY1 + dt.timedelta(days=1)
@@ -24,8 +31,8 @@ def sends(db):
     """ana (Loyal, opted out since) and ben (Lost) were reached; cy (opted out before) was not."""
     loyal, lost = Segment.objects.get(slug="loyal"), Segment.objects.get(slug="lost")
     ana, ben, cy = CustomerFactory(opt_out=True), CustomerFactory(), CustomerFactory(opt_out=True)
-    CustomerProfile.objects.create(customer=ana, segment=loyal, computed_at=DAY1)
-    CustomerProfile.objects.create(customer=ben, segment=lost, computed_at=DAY1)
+    CustomerProfileFactory(customer=ana, segment=loyal, computed_at=DAY1)
+    CustomerProfileFactory(customer=ben, segment=lost, computed_at=DAY1)
     spring = CampaignFactory(name="Spring")
     sale = NotificationType.objects.get(slug="sale-promotions")
 

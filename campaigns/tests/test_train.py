@@ -18,6 +18,7 @@ from devices.models import Customer
 from recommender import training
 from recommender.models import Category, CustomerProfile, Event, EventType, Item, ModelVersion
 from recommender.training import load_artifact
+from tests.factories import ModelVersionFactory
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 ZONES = ["Europe/London", "America/New_York", "Asia/Tokyo"]
@@ -88,7 +89,7 @@ def test_train_stores_a_version_with_metrics_and_a_loadable_artifact(world, arti
 
 def test_artifacts_of_two_databases_sharing_a_checkout_never_overwrite_each_other(db, artifacts):
     # Simulations side by side (bench/worlds.py) each have a version 1: each must load its own.
-    version = ModelVersion.objects.create(started_at=NOW, data_until=NOW)
+    version = ModelVersionFactory(started_at=NOW, data_until=NOW)
     ours = training.save_artifact(version, None, "our timing model")
     theirs = training.save_artifact(version, None, "another database's")  # the same pk elsewhere
     assert ours != theirs

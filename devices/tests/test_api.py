@@ -9,7 +9,7 @@ from campaigns.models import Feedback, Notification
 from devices.models import ApiKey, Customer, CustomerToken, Device
 from recommender.models import CustomerProfile, Event
 from tests.api import API, assert_error, client_with, now_iso, sent_notification
-from tests.factories import CustomerFactory, ItemFactory
+from tests.factories import CustomerFactory, CustomerProfileFactory, ItemFactory
 
 # --- authentication -----------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ def test_erasure_removes_everything_about_the_customer_and_is_idempotent(backend
                                             "at": now_iso()}]}, format="json")  # fmt: skip
     notification = sent_notification(customer)
     ana.post(f"{API}/notifications/{notification.pk}/feedback", {"action": "opened", "at": now_iso()}, format="json")
-    CustomerProfile.objects.create(
+    CustomerProfileFactory(
         customer=customer, recency_score=5, frequency_score=1, monetary_score=1, computed_at=timezone.now()
     )
     other = CustomerFactory()

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from campaigns.models import Delivery, NotificationType, SegmentPolicy
 from recommender.models import Segment
-from tests.factories import CustomerFactory, EventFactory, NotificationFactory
+from tests.factories import CustomerFactory, DeviceFactory, EventFactory, FcmDeviceFactory, NotificationFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,11 +100,10 @@ def test_notification_idempotency_key_is_unique():
 
 @pytest.mark.django_db
 def test_one_delivery_per_notification_and_device():
-    from devices.models import Device
 
     notification = NotificationFactory()
-    phone = Device.objects.create(customer=notification.customer, platform="fcm", push_device_id=1)
-    tablet = Device.objects.create(customer=notification.customer, platform="apns", push_device_id=1)
+    phone = DeviceFactory(customer=notification.customer, platform="fcm", push_device_id=1)
+    tablet = DeviceFactory(customer=notification.customer, platform="apns", push_device_id=1)
     Delivery.objects.create(notification=notification, device=phone, platform="fcm")
     Delivery.objects.create(notification=notification, device=tablet, platform="apns")
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -118,8 +117,8 @@ def test_devices_belong_to_customers_and_go_with_them():
     from devices.models import Device
 
     customer = CustomerFactory()
-    push = GCMDevice.objects.create(user=customer, registration_id="tok", cloud_message_type="FCM")
-    Device.objects.create(customer=customer, platform="fcm", push_device_id=push.pk)
+    push = FcmDeviceFactory(user=customer, registration_id="tok", cloud_message_type="FCM")
+    DeviceFactory(customer=customer, platform="fcm", push_device_id=push.pk)
     customer.delete()
     assert GCMDevice.objects.count() == 0
     assert Device.objects.count() == 0
