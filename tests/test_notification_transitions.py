@@ -151,3 +151,18 @@ def test_meaning_is_not_parsed_back_out_of_keys_or_reasons():
                 if node.func.attr in {"split", "rsplit"} and ("key" in receiver or "reason" in receiver):
                     parsed.append(f"{relative}:{node.lineno}: {ast.unparse(node)}")
     assert parsed == []
+
+
+def test_the_migration_reads_owner_date_and_reason_out_of_the_old_strings_once():
+    import importlib
+
+    migration = importlib.import_module("campaigns.migrations.0007_notification_reason_owner_local_date")
+    assert migration.owner_and_date("12:auto:2026-03-01", None) == ("auto", dt.date(2026, 3, 1))
+    assert migration.owner_and_date("12:c7:2026-03-01", 7) == ("campaign", dt.date(2026, 3, 1))
+    assert migration.owner_and_date("12:blast:2026-03-01", None) == ("blast", dt.date(2026, 3, 1))
+    assert migration.owner_and_date("k3", None) == ("auto", None)
+    assert migration.reason_of("suppressed", "weekly_cap: the segment's weekly cap was reached") == "weekly_cap"
+    assert migration.reason_of("suppressed", "Control group: held back to measure uplift") == "control_group"
+    assert migration.reason_of("cancelled", "Campaign cancelled") == "campaign_cancelled"
+    assert migration.reason_of("cancelled", "Cancelled by mia") == "cancelled_by_person"
+    assert migration.reason_of("failed", "every device failed: dead_token") == "delivery_failed"
