@@ -10,10 +10,11 @@ a simulation with its own clock behaves as it would live.
 - `claim_due` moves due notifications from planned to queued in one transaction, with
   ``SELECT … FOR UPDATE SKIP LOCKED`` on MySQL / MariaDB, so two dispatchers never claim the same
   row; the ids then go to senders (Celery tasks on the `send` queue, or in-process).
-- `send_notifications` checks everything again at send time (opt-out, muted type, quiet hours,
-  the weekly cap, the campaign still running), writes one Delivery per active device, then takes
-  a lease on the deliveries it will send (a conditional UPDATE), so a delivery is handed to the
-  provider by one sender at a time; the provider's answers are stored per delivery.
+- `send_notifications` checks the rules again at send time (`campaigns.rules`, as the planner
+  did: opt-out, segment, muted type, quiet hours, the campaign still running, the weekly cap),
+  writes one Delivery per active device, then takes a lease on the deliveries it will send (a
+  conditional UPDATE), so a delivery is handed to the provider by one sender at a time; the
+  provider's answers are stored per delivery.
 - Transient failures (429, 5xx, timeouts) are retried by `retry_due` with exponential backoff and
   jitter, honouring Retry-After; dead tokens deactivate the device; other errors give up.
 - A sender that dies leaves its notifications in queued / sending: after SEND_CLAIM_TIMEOUT_S they
@@ -37,7 +38,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import Campaign, Delivery, Notification, SegmentPolicy
+from campaigns import rules
+from campaigns.models import Delivery, Notification, Reason, SegmentPolicy
 from campaigns.push import Outcome, PushMessage, get_backend, push_data
 from campaigns.services import sending_paused
 from devices.models import Device, Platform, push_device_model
@@ -47,7 +49,15 @@ from recommender.models import CustomerProfile
 log = logging.getLogger(__name__)
 
 Status = Notification.Status
-WEEK = dt.timedelta(days=7)
+WEEK = rules.WEEK
+# The words stored beside each reason a sender suppresses with (`status_reason`).
+SUPPRESSION_DETAILS = {
+    Reason.OPTED_OUT: "the customer opted out after planning",
+    Reason.SEGMENT_NOT_CONTACTED: "the segment's policy was paused or allows no sends any more",
+    Reason.MUTED_TYPE: "the customer muted this type after planning",
+    Reason.QUIET_HOURS: "inside the customer's quiet hours at send time",
+    Reason.WEEKLY_CAP: "the segment's weekly cap was reached before sending",
+}
 BATCH = 500  # notifications per sender task (FCM takes 500 messages per call)
 
 
@@ -84,9 +94,7 @@ def claim_due(*, now: dt.datetime, limit: int = 20_000) -> list[int]:
         )
         ids = list(due.values_list("pk", flat=True)[:limit])
         if ids:
-            Notification.objects.filter(pk__in=ids, status=Status.PLANNED).update(
-                status=Status.QUEUED, claimed_at=now, updated_at=timezone.now()
-            )
+            Notification.objects.filter(pk__in=ids).claim(now=now)
     return ids
 
 
@@ -100,8 +108,7 @@ def reclaim_stale(*, now: dt.datetime) -> list[int]:
         )
         ids = list(stale.values_list("pk", flat=True)[:20_000])
         if ids:
-            stale = Notification.objects.filter(pk__in=ids)
-            stale.update(status=Status.QUEUED, claimed_at=now, updated_at=timezone.now())
+            Notification.objects.filter(pk__in=ids).reclaim(now=now)
     if ids:
         log.warning("reclaimed %d notifications from senders that went silent", len(ids))
     return ids
@@ -120,13 +127,9 @@ def send_notifications(ids: list[int], *, now: dt.datetime | None = None) -> Sen
     report = SendReport()
     if sending_paused():
         # Back to planned, due as they were: the first pass after resuming sends them.
-        Notification.objects.filter(pk__in=ids, status__in=(Status.QUEUED, Status.SENDING)).update(
-            status=Status.PLANNED, claimed_at=None, updated_at=timezone.now()
-        )
+        Notification.objects.filter(pk__in=ids).back_to_planned()
         return report
-    Notification.objects.filter(pk__in=ids, status=Status.QUEUED).update(
-        status=Status.SENDING, claimed_at=now, updated_at=timezone.now()
-    )
+    Notification.objects.filter(pk__in=ids).start_sending(now=now)
     notifications = list(
         Notification.objects.filter(pk__in=ids, status=Status.SENDING).select_related(
             "customer", "notification_type", "campaign"
@@ -142,11 +145,11 @@ def send_notifications(ids: list[int], *, now: dt.datetime | None = None) -> Sen
     for reason, suppressed_ids in suppressed.items():
         # Only from "sending": another sender of the same batch (a redelivered task, a reclaim of a
         # slow sender) may have sent it meanwhile, and "sent" must stay "sent".
-        count = Notification.objects.filter(pk__in=suppressed_ids, status=Status.SENDING).update(
-            status=Status.SUPPRESSED, status_reason=reason, updated_at=timezone.now()
+        count = Notification.objects.filter(pk__in=suppressed_ids).suppress(
+            reason=reason, detail=SUPPRESSION_DETAILS.get(reason, "the campaign is no longer running")
         )
         if count:
-            report.suppressed[reason.split(":")[0]] += count
+            report.suppressed[str(reason)] += count
     create_deliveries(to_send)
     loaded = {n.pk: n for n in to_send}
     report.add(send_deliveries(Delivery.objects.filter(notification__in=to_send), now, notifications=loaded))
@@ -174,35 +177,50 @@ def retry_due(*, now: dt.datetime | None = None, limit: int = 20_000) -> SendRep
     return report
 
 
-def suppression_reasons(notifications: list[Notification], now: dt.datetime) -> list[str]:
-    """Why each notification must not go out now ("" = send it): the rules, checked again."""
+def suppression_reasons(notifications: list[Notification], now: dt.datetime) -> list[Reason | None]:
+    """Why each notification must not go out now (None = send it): the rulebook, asked again."""
     customers = {n.customer_id for n in notifications}
-    sent_last_week = Counter(
-        Notification.objects.filter(customer_id__in=customers, status=Status.SENT, sent_at__gt=now - WEEK)
-        .exclude(pk__in=[n.pk for n in notifications])  # a concurrent sender's success is not a cap hit
-        .values_list("customer_id", flat=True)
-        .iterator()
-    )
+    batch = [n.pk for n in notifications]
+    pushes = counted_pushes(customers, now=now, exclude=batch)
     caps = dict(SegmentPolicy.objects.filter(is_active=True).values_list("segment_id", "weekly_cap"))
     segments = dict(CustomerProfile.objects.filter(customer_id__in=customers).values_list("customer_id", "segment_id"))
     reasons = []
     for n in notifications:
-        customer = n.customer
-        segment = segments.get(customer.pk)
-        if customer.opt_out:
-            reasons.append("opted_out: the customer opted out after planning")
-        elif n.notification_type.slug in (customer.muted_types or []):
-            reasons.append("muted_type: the customer muted this type after planning")
-        elif customer.is_quiet_at(now):
-            reasons.append("quiet_hours: inside the customer's quiet hours at send time")
-        elif n.campaign_id and n.campaign.status != Campaign.Status.APPROVED:
-            reasons.append(f"campaign_{n.campaign.status}: the campaign is no longer running")
-        elif segment is not None and sent_last_week[customer.pk] >= caps.get(segment, 0):
-            reasons.append("weekly_cap: the segment's weekly cap was reached before sending")
-        else:
-            reasons.append("")
-            sent_last_week[customer.pk] += 1  # counts against the next one of the same batch
+        segment = segments.get(n.customer_id)
+        reason = rules.contact_reason(
+            n.customer,
+            segment_id=segment,
+            weekly_cap=caps.get(segment, 0),
+            notification_type=n.notification_type.slug,
+            at=now,
+            pushes=pushes[n.customer_id],
+            campaign_status=n.campaign.status if n.campaign_id else None,
+            planning=False,
+        )
+        reasons.append(reason)
+        if reason is None:
+            pushes[n.customer_id].append(now)  # counts against the next one of the same batch
     return reasons
+
+
+def counted_pushes(customer_ids, *, now: dt.datetime, exclude: list[int]) -> dict[int, list[dt.datetime]]:
+    """customer id → when their counted notifications of the week before `now` take place
+    (`rules.counted_at`), without those of the batch being sent: a concurrent sender's success with
+    the same notification is not a cap hit, and the batch's own are counted as they are accepted."""
+    week_ago = now - WEEK
+    rows = (
+        Notification.objects.filter(
+            Q(scheduled_for__gt=week_ago) | Q(sent_at__gt=week_ago),
+            customer_id__in=customer_ids,
+            status__in=rules.COUNTED_STATUSES,
+        )
+        .exclude(pk__in=exclude)
+        .values_list("customer_id", "status", "scheduled_for", "sent_at")
+    )
+    pushes: dict[int, list[dt.datetime]] = defaultdict(list)
+    for customer_id, status, scheduled_for, sent_at in rows.iterator():
+        pushes[customer_id].append(rules.counted_at(status=status, scheduled_for=scheduled_for, sent_at=sent_at))
+    return pushes
 
 
 def create_deliveries(notifications: list[Notification]) -> None:
@@ -445,22 +463,16 @@ def finish(notifications: list[Notification], report: SendReport, now: dt.dateti
         elif Delivery.Status.PENDING in seen or Delivery.Status.FAILED in seen:
             continue  # retries pending
         elif not seen:
-            failed["no active device"].append(n.pk)
+            failed[(Reason.NO_ACTIVE_DEVICE, "no active device")].append(n.pk)
         else:
-            failed["every device failed: " + ", ".join(sorted(seen))].append(n.pk)
+            failed[(Reason.DELIVERY_FAILED, "every device failed: " + ", ".join(sorted(seen)))].append(n.pk)
     # One UPDATE per outcome, not a save per notification; only from "sending", so that of two
     # senders finishing the same notification, one counts it. An accepted delivery is the ground
     # truth: it also turns "suppressed" into "sent" (another sender of the batch suppressed it
     # while this one had it with the provider).
-    updated = timezone.now()
-    sending = Notification.objects.filter(status=Status.SENDING)
-    report.sent += Notification.objects.filter(pk__in=sent, status__in=(Status.SENDING, Status.SUPPRESSED)).update(
-        status=Status.SENT, sent_at=now, status_reason="", updated_at=updated
-    )
-    for reason, ids in failed.items():
-        report.failed += sending.filter(pk__in=ids).update(
-            status=Status.FAILED, status_reason=reason, updated_at=updated
-        )
+    report.sent += Notification.objects.filter(pk__in=sent).mark_sent(now=now)
+    for (reason, detail), ids in failed.items():
+        report.failed += Notification.objects.filter(pk__in=ids).fail(reason=reason, detail=detail)
 
 
 def dispatch(*, now: dt.datetime | None = None, send=None) -> SendReport:

@@ -1,12 +1,16 @@
 """Deciding and sending: notification types, segment policies, campaigns, notifications,
 deliveries and the feedback phones send back."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from devices.models import Customer, Device, Platform
+from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.models import Segment
 
 
@@ -121,21 +125,172 @@ class Campaign(models.Model):
             raise ValidationError("Choose the local time to send at.")
 
 
+class Reason(models.TextChoices):
+    """Why a notification was not planned, not sent, or cancelled: the codes the rulebook
+    (campaigns.rules), the planner's and the sender's reports and the `reason` column share. The human
+    detail, when there is one, is `Notification.status_reason`."""
+
+    OPTED_OUT = "opted_out", "The customer opted out"
+    NO_PROFILE = "no_profile", "No profile or segment yet"
+    SEGMENT_NOT_CONTACTED = "segment_not_contacted", "The segment's policy is paused or allows no sends"
+    MUTED_TYPE = "muted_type", "The customer muted this type"
+    QUIET_HOURS = "quiet_hours", "Inside the customer's quiet hours"
+    NO_ALLOWED_HOUR = "no_allowed_hour", "No allowed hour in the planning window"
+    WEEKLY_CAP = "weekly_cap", "The segment's weekly cap"
+    PACED = "paced", "Too soon after the previous one (pacing)"
+    CAMPAIGN_DRAFT = "campaign_draft", "The campaign is back to draft"
+    CAMPAIGN_PAUSED = "campaign_paused", "The campaign is paused"
+    CAMPAIGN_CANCELLED = "campaign_cancelled", "The campaign was cancelled"
+    CAMPAIGN_FINISHED = "campaign_finished", "The campaign has finished"
+    CONTROL_GROUP = "control_group", "Control group: held back to measure uplift"
+    CANCELLED_BY_PERSON = "cancelled_by_person", "Cancelled by a person"
+    NOTHING_TO_SAY = "nothing_to_say", "No type with something to say"
+    LOW_EXPECTED_VALUE = "low_expected_value", "Expected value below the minimum"
+    NO_ACTIVE_DEVICE = "no_active_device", "No active device"
+    DELIVERY_FAILED = "delivery_failed", "Every device failed"
+
+
+class Owner(models.TextChoices):
+    """Who decided a notification: the planner on its own, a campaign (see `Notification.campaign`), or
+    one of the simulator's stand-in policies."""
+
+    AUTOMATION = "auto", "The planner, on its own"
+    CAMPAIGN = "campaign", "A campaign"
+    SIMULATED_BLAST = "blast", "Simulation: daily blast"
+    SIMULATED_SEED = "seed", "Simulation: the original method"
+
+
+class NotificationStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    QUEUED = "queued", "Queued for sending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SUPPRESSED = "suppressed", "Suppressed (not sent)"
+
+
+_S = NotificationStatus
+
+# Which status may move to which; the only ways a row is created are `planned` and (the control group)
+# `suppressed`. NotificationQuerySet's transitions are checked against this table.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    _S.PLANNED: frozenset({_S.QUEUED, _S.CANCELLED}),
+    # queued → queued and sending → queued: a stale claim taken again; → planned: the kill switch.
+    _S.QUEUED: frozenset({_S.QUEUED, _S.SENDING, _S.PLANNED, _S.CANCELLED}),
+    _S.SENDING: frozenset({_S.QUEUED, _S.PLANNED, _S.SENT, _S.FAILED, _S.SUPPRESSED}),
+    # An accepted delivery is the ground truth: another sender of the same batch may have suppressed
+    # the notification while this one had it with the provider.
+    _S.SUPPRESSED: frozenset({_S.SENT}),
+    _S.SENT: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CANCELLED: frozenset(),
+}
+
+
+def idempotency_key(*, customer_id: int, owner: str, campaign_id: int | None, local_date: dt.date) -> str:
+    """customer : "auto", "c<campaign id>" or a simulated policy : local date — one notification per
+    owner per local day; the unique constraint on it is what makes planning idempotent."""
+    owner_part = f"c{campaign_id}" if owner == Owner.CAMPAIGN else owner
+    return f"{customer_id}:{owner_part}:{local_date.isoformat()}"
+
+
+class NotificationQuerySet(models.QuerySet):
+    """The life of a notification: every status change is one of these named transitions, each ONE
+    conditional UPDATE (only rows still in an allowed status move) that returns how many rows moved.
+    Call them on the rows concerned: ``Notification.objects.filter(pk__in=ids).claim(now=now)``."""
+
+    # name → (statuses it moves from, status it moves to); checked against TRANSITIONS at import.
+    MOVES: dict[str, tuple[tuple[str, ...], str]] = {
+        "claim": ((_S.PLANNED,), _S.QUEUED),
+        "reclaim": ((_S.QUEUED, _S.SENDING), _S.QUEUED),
+        "start_sending": ((_S.QUEUED,), _S.SENDING),
+        "back_to_planned": ((_S.QUEUED, _S.SENDING), _S.PLANNED),
+        "suppress": ((_S.SENDING,), _S.SUPPRESSED),
+        "mark_sent": ((_S.SENDING, _S.SUPPRESSED), _S.SENT),
+        "fail": ((_S.SENDING,), _S.FAILED),
+        "cancel": ((_S.PLANNED, _S.QUEUED), _S.CANCELLED),
+    }
+
+    def _move(self, name: str, **values) -> int:
+        allowed_from, to = self.MOVES[name]
+        return self.filter(status__in=allowed_from).update(status=to, updated_at=timezone.now(), **values)
+
+    def claim(self, *, now: dt.datetime) -> int:
+        """planned → queued, for a dispatcher that will hand them to a sender."""
+        return self._move("claim", claimed_at=now)
+
+    def reclaim(self, *, now: dt.datetime) -> int:
+        """queued / sending → queued: the claim of a sender that went silent, taken again."""
+        return self._move("reclaim", claimed_at=now)
+
+    def start_sending(self, *, now: dt.datetime) -> int:
+        """queued → sending, by the sender that is about to send them."""
+        return self._move("start_sending", claimed_at=now)
+
+    def back_to_planned(self) -> int:
+        """queued / sending → planned, due as they were (the kill switch)."""
+        return self._move("back_to_planned", claimed_at=None)
+
+    def suppress(self, *, reason: str, detail: str = "") -> int:
+        """sending → suppressed: a rule forbids it at send time."""
+        return self._move("suppress", reason=reason, status_reason=detail[:200])
+
+    def mark_sent(self, *, now: dt.datetime) -> int:
+        """sending (or suppressed meanwhile by another sender) → sent: a device accepted it."""
+        return self._move("mark_sent", sent_at=now, reason="", status_reason="")
+
+    def fail(self, *, reason: str, detail: str = "") -> int:
+        """sending → failed: no device can take it any more."""
+        return self._move("fail", reason=reason, status_reason=detail[:200])
+
+    def cancel(self, *, reason: str, detail: str = "") -> int:
+        """planned / queued (not yet with a sender) → cancelled."""
+        return self._move("cancel", reason=reason, status_reason=detail[:200])
+
+
+class NotificationManager(models.Manager.from_queryset(NotificationQuerySet)):
+    def insert_new(self, fields: list[str], rows: list[tuple]) -> int:
+        """The one way notifications are created: `rows` (tuples in `fields` order, which must name
+        customer, owner, campaign, local_date, status and reason) are inserted with their idempotency
+        key built from those columns; a row whose key exists already is skipped. Returns how many were
+        inserted. Only `planned` rows, or `suppressed` ones of the control group, may be created.
+
+        Straight to the driver (optimus_site.bulk): model instances and the ORM's per-value compilation
+        cost more than the database does on the planner's path (bench/send_throughput.py)."""
+        at = {name: fields.index(name) for name in ("customer", "owner", "campaign", "local_date", "status", "reason")}
+        keyed = []
+        for row in rows:
+            status, reason = row[at["status"]], row[at["reason"]]
+            if (status, reason) not in _NEW_ROWS:
+                raise ValueError(f"a notification cannot be created as {status!r} with reason {reason!r}")
+            key = idempotency_key(
+                customer_id=row[at["customer"]],
+                owner=row[at["owner"]],
+                campaign_id=row[at["campaign"]],
+                local_date=row[at["local_date"]],
+            )
+            keyed.append((*row, key))
+        return insert_ignoring_duplicates(self.model, [*fields, "idempotency_key"], keyed)
+
+
+_NEW_ROWS = {(_S.PLANNED, ""), (_S.SUPPRESSED, Reason.CONTROL_GROUP)}
+
+
+for _name, (_from, _to) in NotificationQuerySet.MOVES.items():
+    assert all(_to in TRANSITIONS[f] for f in _from), f"{_name}: not in TRANSITIONS"  # noqa: S101
+
+
 class Notification(models.Model):
     """One decision to notify one customer, and what became of it.
 
     ``planned → queued → sending → sent | failed``; ``cancelled`` by a person, ``suppressed`` by
     a rule at send time (cap, quiet hours, opt-out) or because the customer is in the control group.
+    Every move is in TRANSITIONS and made by a NotificationQuerySet method; rows are created by
+    `Notification.objects.insert_new` only.
     """
 
-    class Status(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        QUEUED = "queued", "Queued for sending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-        SUPPRESSED = "suppressed", "Suppressed (not sent)"
+    Status = NotificationStatus
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notifications")
     campaign = models.ForeignKey(
@@ -146,11 +301,23 @@ class Notification(models.Model):
         related_name="notifications",
         help_text="Empty for notifications the planner chose on its own.",
     )
+    owner = models.CharField(
+        max_length=20, choices=Owner.choices, default=Owner.AUTOMATION, help_text="Who decided it."
+    )
     notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="notifications")
-    # customer : campaign id or "auto" : slot start. The unique constraint is what makes planning
-    # idempotent: a rerun for the same slot collides instead of creating a second notification.
+    local_date = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The customer's local date it is planned for (one per owner and day). "
+        "Empty only for rows written outside the planner.",
+    )
+    # Built from customer, owner and local date (`idempotency_key()`). The unique constraint is what makes
+    # planning idempotent: a rerun for the same slot collides instead of creating a second notification.
     idempotency_key = models.CharField(max_length=191, unique=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    reason = models.CharField(
+        max_length=30, choices=Reason.choices, blank=True, help_text="Why it was suppressed, failed or cancelled."
+    )
     scheduled_for = models.DateTimeField(help_text="When it should go out (UTC).")
     title = models.CharField(max_length=200)
     body = models.CharField(max_length=500)
@@ -161,18 +328,22 @@ class Notification(models.Model):
     is_exploration = models.BooleanField(default=False, help_text="Sent at a non-best hour to keep learning.")
     propensity = models.FloatField(null=True, blank=True, help_text="Probability the policy chose this slot.")
     explanation = models.JSONField(default=dict, blank=True, help_text="Why this was decided.")
-    status_reason = models.CharField(max_length=200, blank=True, help_text="Why it was suppressed or failed.")
+    status_reason = models.CharField(max_length=200, blank=True, help_text="The details of the reason, in words.")
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = NotificationManager()
+
     class Meta:
         indexes = [
             # The dispatcher's query: due rows by status and time.
             models.Index(fields=["status", "scheduled_for"], name="notification_due"),
-            # Caps (sent in the last 7 days) and the inbox.
+            # Caps (the last 7 days) and the inbox.
             models.Index(fields=["customer", "scheduled_for"], name="notification_customer_time"),
+            # Caps count a sent notification by when it was sent.
+            models.Index(fields=["customer", "sent_at"], name="notification_customer_sent"),
             models.Index(fields=["campaign", "status"], name="notification_campaign_status"),
         ]
 

@@ -24,8 +24,10 @@ decides, in this order:
    push (PLAN_PUSH_COST × (1 + pushes in the last 7 days)). Below PLAN_MIN_EXPECTED_VALUE it is
    skipped: the main lever for fewer, better notifications.
 
-Every decision is stored with its explanation. The idempotency key (customer, automation or
-campaign, local date) makes a rerun for the same slots create nothing new.
+The contact rules themselves (opt-out, segment, muted types, quiet hours, the weekly cap) are
+`campaigns.rules`, the same the sender applies at send time. Every decision is stored with its
+explanation. The idempotency key (customer, automation or campaign, local date) makes a rerun for
+the same slots create nothing new.
 """
 
 from __future__ import annotations
@@ -41,24 +43,20 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import Campaign, Notification, NotificationType, SegmentPolicy
+from campaigns import rules
+from campaigns.models import Campaign, Notification, NotificationType, Owner, Reason, SegmentPolicy, idempotency_key
 from devices.models import Customer
-from optimus_site.bulk import insert_ignoring_duplicates
+from recommender.ml.clock import hour_of_week
 from recommender.models import CustomerProfile, Item, Segment
 
 log = logging.getLogger(__name__)
 
 WINDOW = dt.timedelta(hours=24)
-WEEK = dt.timedelta(days=7)
+WEEK = rules.WEEK
 CHUNK = 2000  # customers per round of queries
-COUNTED = (
-    Notification.Status.PLANNED,
-    Notification.Status.QUEUED,
-    Notification.Status.SENDING,
-    Notification.Status.SENT,
-)
 DEFAULT_OPEN_RATE = 0.05  # before any model knows better
 PACING = 0.8  # automated sends are at least this × (7 days / weekly cap) apart
 # Types that only make sense for some items: the reason an item must have for the type to apply.
@@ -88,7 +86,7 @@ class PlanReport:
             "planned": self.planned,
             "control": self.control,
             "already_planned": self.already_planned,
-            "skipped": dict(self.skipped),
+            "skipped": {str(reason): count for reason, count in self.skipped.items()},
         }
 
 
@@ -144,49 +142,13 @@ class Planner:
     # One chunk ---------------------------------------------------------------------------------
 
     def plan_chunk(self, pks: list[int]) -> None:
-        customers = Customer.objects.filter(pk__in=pks).only(
-            "pk", "external_id", "timezone", "opt_out", "quiet_hours_start", "quiet_hours_end", "muted_types"
-        )
-        profiles = {
-            p.customer_id: p
-            for p in CustomerProfile.objects.filter(customer_id__in=pks).only(
-                "customer_id", "segment_id", "top_items", "best_hours", "predicted_open_rate"
-            )
-        }
-        recent = Notification.objects.filter(
-            customer_id__in=pks, scheduled_for__gte=self.now - WEEK, status__in=COUNTED
-        )
-        scheduled: dict[int, list[dt.datetime]] = defaultdict(list)
-        shown: dict[int, set[str]] = defaultdict(set)
-        last_type: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
-        days_taken: dict[int, set[dt.date]] = defaultdict(set)
-        campaign_counts: Counter = Counter()
-        for customer_id, item_ids, type_id, at, campaign_id, key in recent.values_list(
-            "customer_id", "item_ids", "notification_type_id", "scheduled_for", "campaign_id", "idempotency_key"
-        ):
-            scheduled[customer_id].append(at)
-            shown[customer_id].update(item_ids or [])
-            last_type[customer_id][type_id] = max(at, last_type[customer_id].get(type_id, at))
-            days_taken[customer_id].add(key.rsplit(":", 1)[-1])
-            if campaign_id:
-                campaign_counts[(customer_id, campaign_id)] += 1
-        wanted = {entry["item_id"] for p in profiles.values() for entry in (p.top_items or [])}
-        items = dict(Item.objects.filter(external_id__in=wanted, available=True).values_list("external_id", "title"))
-
+        contexts, items, campaign_counts = self.load_chunk(pks)
         decisions: list[Decision] = []
-        for customer in customers:
+        for context in contexts:
             self.report.customers += 1
-            context = CustomerContext(
-                customer=customer,
-                profile=profiles.get(customer.pk),
-                scheduled=scheduled[customer.pk],
-                shown=shown[customer.pk],
-                last_type=last_type[customer.pk],
-                days_taken=days_taken[customer.pk],
-            )
             decision = None
             for campaign in self.campaigns:
-                if campaign_counts[(customer.pk, campaign.pk)] < campaign.max_per_customer:
+                if campaign_counts[(context.customer.pk, campaign.pk)] < campaign.max_per_customer:
                     decision = self.decide(context, items, campaign)
                     if decision is not None:
                         break
@@ -196,85 +158,163 @@ class Planner:
                 decisions.append(decision)
         self.score_and_store(decisions)
 
+    def load_chunk(self, pks: list[int]) -> tuple[list[CustomerContext], dict[str, str], Counter]:
+        """What the decisions of a chunk of customers need, in a few queries: each customer's context,
+        the titles of the available items they may be shown, and how many of each campaign they have."""
+        customers = Customer.objects.filter(pk__in=pks).only(
+            "pk", "external_id", "timezone", "opt_out", "quiet_hours_start", "quiet_hours_end", "muted_types"
+        )
+        profiles = {
+            p.customer_id: p
+            for p in CustomerProfile.objects.filter(customer_id__in=pks).only(
+                "customer_id", "segment_id", "top_items", "best_hours", "predicted_open_rate"
+            )
+        }
+        week_ago = self.now - WEEK
+        # A notification sent within the week counts against the cap even when it was due before.
+        recent = Notification.objects.filter(
+            Q(scheduled_for__gte=week_ago) | Q(sent_at__gt=week_ago),
+            customer_id__in=pks,
+            status__in=rules.COUNTED_STATUSES,
+        )
+        pushes: dict[int, list[dt.datetime]] = defaultdict(list)
+        shown: dict[int, set[str]] = defaultdict(set)
+        last_type: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
+        days_taken: dict[int, set[dt.date]] = defaultdict(set)
+        campaign_counts: Counter = Counter()
+        for customer_id, item_ids, type_id, at, sent_at, status, campaign_id, local_date in recent.values_list(
+            "customer_id",
+            "item_ids",
+            "notification_type_id",
+            "scheduled_for",
+            "sent_at",
+            "status",
+            "campaign_id",
+            "local_date",
+        ):
+            pushes[customer_id].append(rules.counted_at(status=status, scheduled_for=at, sent_at=sent_at))
+            if at < week_ago:
+                continue
+            shown[customer_id].update(item_ids or [])
+            last_type[customer_id][type_id] = max(at, last_type[customer_id].get(type_id, at))
+            if local_date is not None:
+                days_taken[customer_id].add(local_date)
+            if campaign_id:
+                campaign_counts[(customer_id, campaign_id)] += 1
+        wanted = {entry["item_id"] for p in profiles.values() for entry in (p.top_items or [])}
+        items = dict(Item.objects.filter(external_id__in=wanted, available=True).values_list("external_id", "title"))
+        contexts = [
+            CustomerContext(
+                customer=customer,
+                profile=profiles.get(customer.pk),
+                pushes=pushes[customer.pk],
+                shown=shown[customer.pk],
+                last_type=last_type[customer.pk],
+                days_taken=days_taken[customer.pk],
+            )
+            for customer in customers
+        ]
+        return contexts, items, campaign_counts
+
+    def weekly_cap_of(self, c: CustomerContext) -> int:
+        """The weekly cap of the customer's segment's active policy; 0 when paused or missing."""
+        policy = self.policies.get(c.segment_id)
+        return policy.weekly_cap if policy is not None else 0
+
+    def slot_reason(self, c: CustomerContext, at: dt.datetime, notification_type: str) -> Reason | None:
+        """The rulebook's answer for a send of `notification_type` (a slug) to this customer at `at`."""
+        return rules.contact_reason(
+            c.customer,
+            segment_id=c.segment_id,
+            weekly_cap=self.weekly_cap_of(c),
+            notification_type=notification_type,
+            at=at,
+            pushes=c.pushes,
+            planning=True,
+        )
+
     # One customer ------------------------------------------------------------------------------
 
     def decide(self, c: CustomerContext, items: dict[str, str], campaign: Campaign | None) -> Decision | None:
-        """The decision for one customer (None = nothing, with the reason counted in the report)."""
-        skip = self.report.skipped
-        if c.customer.opt_out:
-            return skip.update(["opted_out"]) if campaign is None else None
-        profile = c.profile
-        if profile is None or profile.segment_id is None:
-            return skip.update(["no_profile"]) if campaign is None else None
+        """The decision for one customer (None = nothing, with the reason counted in the report).
+
+        The rulebook's checks come first as far as they concern the person and the whole window (cheap,
+        and they name the reason in the report), then `slot_reason` has the last word on the chosen slot."""
+
+        def skip(reason: Reason) -> None:
+            if campaign is None:  # a campaign that does not apply leaves the customer to the automation
+                self.report.skipped[reason] += 1
+
+        customer, profile = c.customer, c.profile
+        weekly_cap = self.weekly_cap_of(c)
+        reason = rules.who_reason(customer, segment_id=c.segment_id, weekly_cap=weekly_cap, planning=True)
+        if reason is not None:
+            return skip(reason)
         if (
             campaign is not None
             and campaign.segments.all()
             and profile.segment_id not in {s.pk for s in campaign.segments.all()}
         ):
             return None
-        policy = self.policies.get(profile.segment_id)
-        if policy is None or policy.weekly_cap == 0:
-            return skip.update(["segment_not_contacted"]) if campaign is None else None
-        if c.pushes_before(self.now + WINDOW) >= policy.weekly_cap:  # even the window's last hour is capped
-            return skip.update(["weekly_cap"]) if campaign is None else None
+        # Even the window's last hour is capped: nothing to choose.
+        if rules.weekly_cap_reached(at=self.now + WINDOW, weekly_cap=weekly_cap, pushes=c.pushes, planning=True):
+            return skip(Reason.WEEKLY_CAP)
 
-        slots = [s for s in self.window(c.customer.timezone) if not c.customer.is_quiet_at(s.starts_at)]
+        slots = [s for s in self.window(customer.timezone) if not rules.is_quiet_at(customer, s.starts_at)]
         if campaign is not None:
             slots = [s for s in slots if campaign.starts_at <= s.starts_at < campaign.ends_at]
             if campaign.timing == Campaign.Timing.FIXED_LOCAL_TIME:
                 at = campaign.fixed_local_time
                 slots = [fixed_time(s, at) for s in slots if s.local_hour == at.hour]
         if not slots:
-            return skip.update(["no_allowed_hour"]) if campaign is None else None
+            return skip(Reason.NO_ALLOWED_HOUR)
 
         fresh = [e for e in (profile.top_items or []) if e["item_id"] in items and e["item_id"] not in c.shown]
         if campaign is not None:
-            kind = self.types.get(campaign.notification_type_id)
-            if kind is None or kind.slug in c.customer.muted_types:
+            notification_type = self.types.get(campaign.notification_type_id)
+            if notification_type is None or rules.is_muted(customer, notification_type.slug):
                 return None
-            chosen_items = fresh[: kind.max_items] if kind.carries_items and campaign.personalised_items else []
+            carries = notification_type.carries_items and campaign.personalised_items
+            chosen_items = fresh[: notification_type.max_items] if carries else []
         else:
-            muted = set(c.customer.muted_types or [])
-            allowed = [t for t in self.allowed_types[profile.segment_id] if t.slug not in muted]
-            kind, chosen_items = choose_type(allowed, fresh, c.last_type)
-            if kind is None:
-                return skip.update(["nothing_to_say"])
+            allowed = [t for t in self.allowed_types[profile.segment_id] if not rules.is_muted(customer, t.slug)]
+            notification_type, chosen_items = choose_type(allowed, fresh, c.last_type)
+            if notification_type is None:
+                return skip(Reason.NOTHING_TO_SAY)
 
         slot, propensity, explored = self.choose_slot(c, slots, profile, campaign)
-        pushes = c.pushes_before(slot.starts_at)
-        if pushes >= policy.weekly_cap:
-            # Not a worse hour instead: a later run plans the best hour once the week has room.
-            return skip.update(["weekly_cap"]) if campaign is None else None
+        reason = self.slot_reason(c, slot.starts_at, notification_type.slug)
+        if reason is not None:
+            # The weekly cap at the chosen hour. Not a worse hour instead: a later run plans the best
+            # hour once the week has room.
+            return skip(reason)
+        pushes = rules.pushes_counted(at=slot.starts_at, pushes=c.pushes, planning=True)
         last_sent = max(c.last_type.values(), default=None)
-        if (
-            campaign is None
-            and last_sent is not None
-            and slot.starts_at - last_sent < PACING * WEEK / policy.weekly_cap
-        ):
+        if campaign is None and last_sent is not None and slot.starts_at - last_sent < PACING * WEEK / weekly_cap:
             # Spread the week's allowance instead of spending it on consecutive days: fatigue
             # builds with pushes close together.
-            return skip.update(["paced"])
-        if slot.local_date.isoformat() in c.days_taken:
+            return skip(Reason.PACED)
+        if slot.local_date in c.days_taken:
             # Not another hour of the same day, nor a worse hour of the next day: a later run,
             # whose window holds that day's best hours, plans it.
             self.report.already_planned += campaign is None
             return None
-        key_owner = "auto" if campaign is None else f"c{campaign.pk}"
+        # The control group's draw is keyed as before ("auto" / "c<id>"), so the same people stay held back.
+        draw_key = "auto" if campaign is None else f"c{campaign.pk}"
         control_share = settings.PLAN_CONTROL_SHARE if campaign is None else float(campaign.control_share)
         return Decision(
-            customer=c.customer,
+            customer=customer,
             profile=profile,
             campaign=campaign,
-            kind=kind,
+            notification_type=notification_type,
             slot=slot,
             items=chosen_items,
             titles=items,
             propensity=propensity,
             explored=explored,
             pushes_last_week=pushes,
-            weekly_cap=policy.weekly_cap,
-            in_control=in_control_group(c.customer.external_id, key_owner, control_share),
-            idempotency_key=f"{c.customer.pk}:{key_owner}:{slot.local_date.isoformat()}",
+            weekly_cap=weekly_cap,
+            in_control=in_control_group(customer.external_id, draw_key, control_share),
         )
 
     def choose_slot(self, c: CustomerContext, slots: list[Slot], profile, campaign) -> tuple[Slot, float, bool]:
@@ -283,7 +323,7 @@ class Planner:
         by_hour: dict[int, Slot] = {}
         for slot in slots:
             by_hour.setdefault(slot.hour_of_week, slot)
-        best = next((by_hour[how] for how in profile.best_hours or [] if how in by_hour), slots[0])
+        best = next((by_hour[hour] for hour in profile.best_hours or [] if hour in by_hour), slots[0])
         ordered = slots
         if campaign is not None and campaign.timing == Campaign.Timing.FIXED_LOCAL_TIME:
             return best, 1.0, False
@@ -311,7 +351,7 @@ class Planner:
                     local = at.astimezone(zone)
                     if at >= self.now + WINDOW:
                         continue
-                slots.append(Slot(at, local.date(), local.hour, local.weekday() * 24 + local.hour))
+                slots.append(Slot(at, local.date(), local.hour, hour_of_week(local)))
             self._slots[zone_name] = slots
         return self._slots[zone_name]
 
@@ -332,23 +372,22 @@ class Planner:
             if decision.idempotency_key in existing:
                 self.report.already_planned += 1
                 continue
-            value = expected_value(p_open, decision.kind.content_value, decision.pushes_last_week)
+            value = expected_value(p_open, decision.notification_type.content_value, decision.pushes_last_week)
             if decision.campaign is None and value < settings.PLAN_MIN_EXPECTED_VALUE:
-                self.report.skipped["low_expected_value"] += 1
+                self.report.skipped[Reason.LOW_EXPECTED_VALUE] += 1
                 continue
             rows.append(decision.row(p_open, value, self.segment_names, created))
             if decision.in_control:
                 self.report.control += 1
             else:
                 self.report.planned += 1
-        # Straight to the driver (optimus_site.bulk): model instances and the ORM's per-value
-        # compilation cost more than the database does on this path (bench/send_throughput.py).
         with transaction.atomic():  # one commit for the chunk, not one per multi-row INSERT
-            insert_ignoring_duplicates(Notification, ROW_FIELDS, rows)
+            Notification.objects.insert_new(ROW_FIELDS, rows)
 
 
 ROW_FIELDS = [
-    "customer", "campaign", "notification_type", "idempotency_key", "status", "status_reason", "scheduled_for",
+    "customer", "owner", "campaign", "notification_type", "local_date", "status", "reason", "status_reason",
+    "scheduled_for",
     "title", "body", "link", "item_ids", "predicted_open", "expected_value", "is_exploration", "propensity",
     "explanation", "created_at", "updated_at",
 ]  # fmt: skip
@@ -358,17 +397,14 @@ ROW_FIELDS = [
 class CustomerContext:
     customer: Customer
     profile: CustomerProfile | None
-    scheduled: list[dt.datetime]  # counted notifications from a week before `now` on
+    pushes: list[dt.datetime]  # counted notifications from a week before `now` on (`rules.counted_at`)
     shown: set[str]
     last_type: dict[int, dt.datetime]
-    days_taken: set[str]
+    days_taken: set[dt.date]  # local dates that have a notification already
 
-    def pushes_before(self, at: dt.datetime) -> int:
-        """What counts against the weekly cap of a send at `at`: the rolling 7 × 24 hours before it
-        (as the dispatcher counts at send time), and whatever is planned after it in the window,
-        whose own week then holds this send. Counted from `now − 7 days` instead, a weekly push at
-        the same best hour would always find last week's push in the way and wait a day more."""
-        return sum(1 for t in self.scheduled if t > at - WEEK)
+    @property
+    def segment_id(self) -> int | None:
+        return self.profile.segment_id if self.profile is not None else None
 
 
 @dataclass
@@ -376,7 +412,7 @@ class Decision:
     customer: Customer
     profile: CustomerProfile
     campaign: Campaign | None
-    kind: NotificationType
+    notification_type: NotificationType
     slot: Slot
     items: list[dict]
     titles: dict[str, str]
@@ -385,19 +421,33 @@ class Decision:
     pushes_last_week: int
     weekly_cap: int
     in_control: bool
-    idempotency_key: str
+
+    @property
+    def owner(self) -> str:
+        return Owner.AUTOMATION if self.campaign is None else Owner.CAMPAIGN
+
+    @property
+    def idempotency_key(self) -> str:
+        return idempotency_key(
+            customer_id=self.customer.pk,
+            owner=self.owner,
+            campaign_id=self.campaign.pk if self.campaign else None,
+            local_date=self.slot.local_date,
+        )
 
     def row(self, p_open: float, value: float, segment_names: dict[int, str], created: dt.datetime) -> tuple:
         """The notification as a row in ROW_FIELDS order."""
         item_ids = [entry["item_id"] for entry in self.items]
         segment = segment_names.get(self.profile.segment_id, "")
-        title, body, link = render(self.kind, self.campaign, item_ids, self.titles, segment)
+        title, body, link = render(self.notification_type, self.campaign, item_ids, self.titles, segment)
         return (
             self.customer.pk,
+            self.owner,
             self.campaign.pk if self.campaign else None,
-            self.kind.pk,
-            self.idempotency_key,
+            self.notification_type.pk,
+            self.slot.local_date,
             Notification.Status.SUPPRESSED if self.in_control else Notification.Status.PLANNED,
+            Reason.CONTROL_GROUP if self.in_control else "",
             "Control group: held back to measure uplift" if self.in_control else "",
             self.slot.starts_at,
             title[:200],
@@ -411,7 +461,7 @@ class Decision:
             {
                 "segment_id": self.profile.segment_id,
                 "campaign": self.campaign.name if self.campaign else None,
-                "type": self.kind.slug,
+                "type": self.notification_type.slug,
                 "local_time": f"{self.slot.local_date.isoformat()} {self.slot.local_hour:02d}:00",
                 "hour_of_week": self.slot.hour_of_week,
                 "hour_choice": "exploration" if self.explored else "best allowed hour",
@@ -432,18 +482,19 @@ def choose_type(
 ) -> tuple[NotificationType | None, list[dict]]:
     """The type and its items: a specific reminder when it applies, else the least recently used."""
     fitting = []
-    for kind in allowed:
-        needed = TYPE_NEEDS_REASON.get(kind.slug)
+    for notification_type in allowed:
+        needed = TYPE_NEEDS_REASON.get(notification_type.slug)
         items = [e for e in fresh if needed is None or e.get("reason") == needed]
-        if kind.carries_items and not items:
+        if notification_type.carries_items and not items:
             continue
-        fitting.append((kind, items[: kind.max_items] if kind.carries_items else []))
+        shown = items[: notification_type.max_items] if notification_type.carries_items else []
+        fitting.append((notification_type, shown))
     if not fitting:
         return None, []
     for slug in PREFERRED_TYPES:
-        for kind, items in fitting:
-            if kind.slug == slug:
-                return kind, items
+        for notification_type, items in fitting:
+            if notification_type.slug == slug:
+                return notification_type, items
     never = dt.datetime.min.replace(tzinfo=dt.UTC)
     fitting.sort(key=lambda pair: (last_type.get(pair[0].pk, never), not pair[0].carries_items, pair[0].slug))
     return fitting[0]
@@ -469,9 +520,9 @@ class _Placeholders(dict):
         return "{" + key + "}"
 
 
-def render(kind, campaign, item_ids, titles, segment: str) -> tuple[str, str, str]:
-    title_template = (campaign.title_template if campaign else "") or kind.title_template
-    body_template = (campaign.body_template if campaign else "") or kind.body_template
+def render(notification_type, campaign, item_ids, titles, segment: str) -> tuple[str, str, str]:
+    title_template = (campaign.title_template if campaign else "") or notification_type.title_template
+    body_template = (campaign.body_template if campaign else "") or notification_type.body_template
     values = _Placeholders(
         first_item=titles.get(item_ids[0], "") if item_ids else "",
         first_item_id=item_ids[0] if item_ids else "",
@@ -481,7 +532,7 @@ def render(kind, campaign, item_ids, titles, segment: str) -> tuple[str, str, st
     return (
         title_template.format_map(values),
         body_template.format_map(values),
-        kind.deep_link_template.format_map(values),
+        notification_type.deep_link_template.format_map(values),
     )
 
 
@@ -503,7 +554,7 @@ def open_predictor():
 
             values = predictor.predict(
                 np.array([d.customer.pk for d in decisions]),
-                np.array([d.kind.slug for d in decisions]),
+                np.array([d.notification_type.slug for d in decisions]),
                 np.array([d.slot.hour_of_week for d in decisions]),
                 now,
             )

@@ -10,7 +10,7 @@ from django.db import connections, router, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from campaigns.models import Campaign, Delivery, Feedback, Notification, SendingSwitch
+from campaigns.models import Campaign, Delivery, Feedback, Notification, Reason, SendingSwitch
 from campaigns.selectors import VISIBLE_TO_CUSTOMER
 
 logger = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ def campaign_cancel(*, campaign: Campaign, by: AbstractBaseUser | None) -> bool:
         by=by,
     )
     if changed:
-        Notification.objects.filter(campaign=campaign, status=Notification.Status.PLANNED).update(
-            status=Notification.Status.CANCELLED, status_reason="Campaign cancelled", updated_at=timezone.now()
+        Notification.objects.filter(campaign=campaign, status=Notification.Status.PLANNED).cancel(
+            reason=Reason.CAMPAIGN_CANCELLED, detail="Campaign cancelled"
         )
     return changed
 
@@ -161,9 +161,7 @@ def notifications_cancel(*, notifications, by: AbstractBaseUser | None) -> int:
             "pk", flat=True
         )
     )
-    n = Notification.objects.filter(
-        pk__in=ids, status__in=(Notification.Status.PLANNED, Notification.Status.QUEUED)
-    ).update(status=Notification.Status.CANCELLED, status_reason=f"Cancelled by {by}", updated_at=timezone.now())
+    n = Notification.objects.filter(pk__in=ids).cancel(reason=Reason.CANCELLED_BY_PERSON, detail=f"Cancelled by {by}")
     record(by=by, objects=Notification.objects.filter(pk__in=ids), message="Cancelled")
     return n
 

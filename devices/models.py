@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 
 from devices import credential_cache
+from recommender.ml.clock import is_quiet  # pure (no Django): the one definition of quiet hours
 
 EXTERNAL_ID_LENGTH = 191  # utf8mb4 keeps an index under 767 bytes on old MySQL row formats
 
@@ -99,14 +100,11 @@ class Customer(models.Model):
         return at.astimezone(self.zone)
 
     def is_quiet_at(self, at: dt.datetime) -> bool:
-        """True when the aware instant `at` falls inside this customer's local quiet hours."""
-        if self.quiet_hours_start is None or self.quiet_hours_end is None:
-            return False
-        local = self.local_time(at).time()
-        start, end = self.quiet_hours_start, self.quiet_hours_end
-        if start < end:
-            return start <= local < end
-        return local >= start or local < end  # wraps midnight, e.g. 22:00-07:00
+        """True when the aware instant `at` falls inside this customer's local quiet hours.
+
+        The rule is `recommender.ml.clock.is_quiet`, which the rulebook (`campaigns.rules.is_quiet_at`)
+        applies; this stays for the callers that have only a Customer until they ask the rulebook."""
+        return is_quiet(self.local_time(at).time(), self.quiet_hours_start, self.quiet_hours_end)
 
 
 class Platform(models.TextChoices):

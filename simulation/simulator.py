@@ -62,9 +62,9 @@ WEEK_MS = 7 * 86_400_000
 EVENT_FIELDS = ["event_id", "customer", "item", "type", "amount", "transaction_id", "occurred_at", "received_at",
                 "source"]  # fmt: skip
 # Every NOT NULL column: INSERT IGNORE would silently drop a row missing one.
-NOTIFICATION_FIELDS = ["customer", "notification_type", "idempotency_key", "status", "status_reason", "scheduled_for",
-                       "title", "body", "link", "item_ids", "is_exploration", "explanation", "created_at",
-                       "updated_at"]  # fmt: skip
+NOTIFICATION_FIELDS = ["customer", "owner", "campaign", "notification_type", "local_date", "status", "reason",
+                       "status_reason", "scheduled_for", "title", "body", "link", "item_ids", "is_exploration",
+                       "explanation", "created_at", "updated_at"]  # fmt: skip
 
 
 @dataclass
@@ -313,7 +313,7 @@ class Simulation:
             if at < day_start:
                 at += DAY
             rows.append(self._row(c.pk, kind, at, top, titles, "blast"))
-        insert_ignoring_duplicates(Notification, NOTIFICATION_FIELDS, rows)
+        Notification.objects.insert_new(NOTIFICATION_FIELDS, rows)
 
     def seed_policy(self, day_start: dt.datetime) -> None:
         """The original method: each person's most active local hour, the first type their segment
@@ -343,7 +343,7 @@ class Simulation:
                 at += DAY
             items = [p.top_items[0]["item_id"]] if p.top_items else []
             rows.append(self._row(c.pk, kind, at, items, titles, "seed"))
-        insert_ignoring_duplicates(Notification, NOTIFICATION_FIELDS, rows)
+        Notification.objects.insert_new(NOTIFICATION_FIELDS, rows)
 
     def mode_hours(self, until: dt.datetime) -> dict[int, int]:
         """Each customer's most frequent local hour of activity (the original project's rule)."""
@@ -365,8 +365,9 @@ class Simulation:
         )
         now = timezone.now()
         return (
-            customer_pk, kind.pk, f"{customer_pk}:{policy}:{at.date().isoformat()}", Notification.Status.PLANNED, "",
-            at, kind.title_template.format_map(values)[:200], kind.body_template.format_map(values)[:500],
+            # Keyed by the UTC date, as these stand-in policies always were (one a day each).
+            customer_pk, policy, None, kind.pk, at.date(), Notification.Status.PLANNED, "", "", at,
+            kind.title_template.format_map(values)[:200], kind.body_template.format_map(values)[:500],
             kind.deep_link_template.format_map(values)[:300], items, False, {"policy": policy}, now, now,
         )  # fmt: skip
 
