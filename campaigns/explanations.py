@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from campaigns import rules
 from campaigns.models import Notification
 from devices.models import Customer
+from recommender.ml.clock import HOURS_PER_WEEK
 from recommender.models import CustomerProfile, Item, ModelVersion
 from recommender.reasons import reason_label
 from recommender.selectors import segment_for_scores, segments_by_priority
@@ -35,19 +37,6 @@ TIMING_POLICIES = {
 def hour_label(hour_of_week: int, zone: str) -> str:
     """43, "Europe/Berlin" → "Tuesday 19:00 (Europe/Berlin)" (0 is Monday 00:00, local time)."""
     return f"{DAY_NAMES[hour_of_week // 24]} {hour_of_week % 24:02d}:00 ({zone})"
-
-
-# A week with no daylight-saving change anywhere: 1 January 2024 was a Monday.
-_REFERENCE_MONDAY = dt.datetime(2024, 1, 1)
-
-
-def in_quiet_hours(customer: Customer, hour_of_week: int) -> bool:
-    """True when a send at the start of that local hour falls in the customer's quiet hours: the
-    rule the planner applies (``Customer.is_quiet_at`` on each hour's start)."""
-    if customer.quiet_hours_start is None:
-        return False
-    local = (_REFERENCE_MONDAY + dt.timedelta(hours=hour_of_week)).replace(tzinfo=customer.zone)
-    return customer.is_quiet_at(local)
 
 
 def _when(moment: dt.datetime | None) -> str | None:
@@ -214,10 +203,10 @@ def _best_hours(customer: Customer, profile: CustomerProfile, version: ModelVers
     for hour in profile.best_hours:
         if len(chosen) == BEST_HOURS_SHOWN:
             break
-        if not isinstance(hour, int) or not 0 <= hour < 168:
+        if not isinstance(hour, int) or not 0 <= hour < HOURS_PER_WEEK:
             continue
         entry = {"hour_of_week": hour, "label": hour_label(hour, zone)}
-        (skipped if in_quiet_hours(customer, hour) else chosen).append(entry)
+        (skipped if rules.is_quiet_at_hour_of_week(customer, hour) else chosen).append(entry)
     quiet = None
     if customer.quiet_hours_start is not None and customer.quiet_hours_end is not None:
         quiet = {"start": f"{customer.quiet_hours_start:%H:%M}", "end": f"{customer.quiet_hours_end:%H:%M}"}
@@ -277,7 +266,9 @@ def _decision(customer: Customer) -> dict[str, Any]:
     value, p_open = latest.expected_value, latest.predicted_open
     when = f"{latest.scheduled_for.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
     why = f"{latest.notification_type.name} for {when} ({latest.get_status_display().lower()}"
-    why += f": {latest.status_reason})" if latest.status_reason else ")"
+    # The rulebook's reason code (campaigns.rules) in words, then the detail recorded with it.
+    detail = latest.status_reason or (latest.get_reason_display() if latest.reason else "")
+    why += f": {detail})" if detail else ")"
     if p_open is not None and value is not None:
         why += f"; P(open) {p_open:.1%}, expected value {value:.4f}"
         if facts.get("pushes_last_7_days") is not None:
@@ -291,6 +282,7 @@ def _decision(customer: Customer) -> dict[str, Any]:
             "type": latest.notification_type.slug,
             "scheduled_for": _when(latest.scheduled_for),
             "status": latest.status,
+            "reason": latest.reason,
             "predicted_open": p_open,
             "expected_value": value,
             "is_exploration": latest.is_exploration,

@@ -15,7 +15,6 @@ from django.db import models
 from django.utils import timezone
 
 from devices import credential_cache
-from recommender.ml.clock import is_quiet  # pure (no Django): the one definition of quiet hours
 
 EXTERNAL_ID_LENGTH = 191  # utf8mb4 keeps an index under 767 bytes on old MySQL row formats
 
@@ -98,13 +97,6 @@ class Customer(models.Model):
 
     def local_time(self, at: dt.datetime) -> dt.datetime:
         return at.astimezone(self.zone)
-
-    def is_quiet_at(self, at: dt.datetime) -> bool:
-        """True when the aware instant `at` falls inside this customer's local quiet hours.
-
-        The rule is `recommender.ml.clock.is_quiet`, which the rulebook (`campaigns.rules.is_quiet_at`)
-        applies; this stays for the callers that have only a Customer until they ask the rulebook."""
-        return is_quiet(self.local_time(at).time(), self.quiet_hours_start, self.quiet_hours_end)
 
 
 class Platform(models.TextChoices):

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from campaigns import rules
 from campaigns.models import Feedback, Notification
 from tests.api import API, assert_error, now_iso, sent_notification
 from tests.factories import NotificationFactory
@@ -87,7 +88,7 @@ def test_preferences_round_trip(ana):
     assert response.json()["quiet_hours"] == {"start": "22:00", "end": "07:30"}
     ana.customer.refresh_from_db()
     assert ana.customer.opt_out and ana.customer.opted_out_at is not None
-    assert ana.customer.is_quiet_at(dt.datetime(2026, 7, 1, 21, 0, tzinfo=dt.UTC))  # 23:00 in Madrid
+    assert rules.is_quiet_at(ana.customer, dt.datetime(2026, 7, 1, 21, 0, tzinfo=dt.UTC))  # 23:00 in Madrid
     response = ana.patch(f"{API}/me/preferences", {"quiet_hours": None, "opt_out": False}, format="json")
     assert response.json()["quiet_hours"] is None and response.json()["opt_out"] is False
 

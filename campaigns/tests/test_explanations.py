@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.explanations import customer_explanation, explanation_as_text, hour_label, in_quiet_hours
+from campaigns.explanations import customer_explanation, explanation_as_text, hour_label
+from campaigns.rules import is_quiet_at_hour_of_week
 from devices.models import Customer
 from recommender import reasons, selectors
 from recommender.models import CustomerProfile, ModelVersion, Segment
@@ -197,16 +198,16 @@ def test_training_labels_are_the_ones_explanations_use():
 def test_hour_labels_and_quiet_hours(customer):
     assert hour_label(TUESDAY_19, "Europe/Berlin") == "Tuesday 19:00 (Europe/Berlin)"
     assert hour_label(167, "UTC") == "Sunday 23:00 (UTC)"
-    assert not in_quiet_hours(customer, 3)  # no quiet hours at all
+    assert not is_quiet_at_hour_of_week(customer, 3)  # no quiet hours at all
     customer.quiet_hours_start, customer.quiet_hours_end = dt.time(22, 30), dt.time(7)
     # As the planner decides: a send at the start of the hour, so 22:00 is still allowed.
-    assert not in_quiet_hours(customer, 22)
-    assert in_quiet_hours(customer, 23)
-    assert in_quiet_hours(customer, 6 * 24)  # Sunday 00:00, across midnight
-    assert in_quiet_hours(customer, 24 + 6)
-    assert not in_quiet_hours(customer, 7)  # the end is exclusive
+    assert not is_quiet_at_hour_of_week(customer, 22)
+    assert is_quiet_at_hour_of_week(customer, 23)
+    assert is_quiet_at_hour_of_week(customer, 6 * 24)  # Sunday 00:00, across midnight
+    assert is_quiet_at_hour_of_week(customer, 24 + 6)
+    assert not is_quiet_at_hour_of_week(customer, 7)  # the end is exclusive
     customer.quiet_hours_start, customer.quiet_hours_end = dt.time(13), dt.time(14)
-    assert in_quiet_hours(customer, 4 * 24 + 13) and not in_quiet_hours(customer, 4 * 24 + 14)
+    assert is_quiet_at_hour_of_week(customer, 4 * 24 + 13) and not is_quiet_at_hour_of_week(customer, 4 * 24 + 14)
 
 
 @pytest.fixture

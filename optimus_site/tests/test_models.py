@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.db import IntegrityError, transaction
 
+from campaigns import rules
 from campaigns.models import Delivery, NotificationType, SegmentPolicy
 from recommender.models import Segment
 from tests.factories import CustomerFactory, DeviceFactory, EventFactory, FcmDeviceFactory, NotificationFactory
@@ -129,11 +130,11 @@ def test_quiet_hours_wrap_midnight_in_the_customers_zone():
     import datetime as dt
 
     customer = CustomerFactory(timezone="America/New_York", quiet_hours_start=dt.time(22), quiet_hours_end=dt.time(7))
-    assert customer.is_quiet_at(dt.datetime(2026, 1, 15, 4, 0, tzinfo=dt.UTC))  # 23:00 in New York
-    assert customer.is_quiet_at(dt.datetime(2026, 1, 15, 11, 59, tzinfo=dt.UTC))  # 06:59
-    assert not customer.is_quiet_at(dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC))  # 07:00, end exclusive
+    assert rules.is_quiet_at(customer, dt.datetime(2026, 1, 15, 4, 0, tzinfo=dt.UTC))  # 23:00 in New York
+    assert rules.is_quiet_at(customer, dt.datetime(2026, 1, 15, 11, 59, tzinfo=dt.UTC))  # 06:59
+    assert not rules.is_quiet_at(customer, dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC))  # 07:00, end exclusive
     # After the March change New York is UTC-4: 11:00 UTC is 07:00 local, no longer quiet.
-    assert not customer.is_quiet_at(dt.datetime(2026, 3, 9, 11, 0, tzinfo=dt.UTC))
+    assert not rules.is_quiet_at(customer, dt.datetime(2026, 3, 9, 11, 0, tzinfo=dt.UTC))
 
 
 @pytest.mark.parametrize(

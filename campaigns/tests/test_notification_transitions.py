@@ -13,7 +13,7 @@ from campaigns.models import TRANSITIONS, Notification, NotificationQuerySet, Ow
 from tests.factories import CustomerFactory, NotificationFactory
 
 Status = Notification.Status
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Arguments for the transitions that need some.
 ARGUMENTS = {
     "claim": {"now": dt.datetime(2026, 3, 1, tzinfo=dt.UTC)},
@@ -116,7 +116,8 @@ def test_insert_new_creates_only_planned_or_control_group_rows(db, status, reaso
 def production_modules():
     for path in sorted(ROOT.rglob("*.py")):
         relative = path.relative_to(ROOT)
-        if relative.parts[0] in {"tests", "bench", "scripts", ".venv", "sdk"} or "migrations" in relative.parts:
+        skipped = relative.parts[0] in {"tests", "bench", "scripts", ".venv", "sdk"}
+        if skipped or {"migrations", "tests"} & set(relative.parts):
             continue
         yield relative, ast.parse(path.read_text(), filename=str(path))
 
