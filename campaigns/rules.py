@@ -58,8 +58,10 @@ def counted_at(*, status: str, scheduled_for: dt.datetime, sent_at: dt.datetime 
 
 def is_quiet_at(customer: Contactable, at: dt.datetime) -> bool:
     """True when the aware instant `at` falls inside the customer's quiet hours, on their wall clock."""
-    local = at.astimezone(_zone(customer.timezone)).time()
-    return is_quiet(local, customer.quiet_hours_start, customer.quiet_hours_end)
+    start, end = customer.quiet_hours_start, customer.quiet_hours_end
+    if start is None or end is None:  # most people: the planner asks for every hour of every window
+        return False
+    return is_quiet(at.astimezone(_zone(customer.timezone)).time(), start, end)
 
 
 def is_quiet_at_hour_of_week(customer: Contactable, hour: int) -> bool:
