@@ -66,8 +66,13 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY
 DEBUG = env_bool("DEBUG", default=not IS_PRODUCTION)
 
 if IS_PRODUCTION:
-    if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("OPTIMUS_ENV=production needs SECRET_KEY set to a random value of 32+ characters")
+    # The .env.example placeholder is public, and Django's own W009 rule (50+ characters, 5+
+    # distinct) is the floor for a key that signs sessions and password-reset links.
+    EXAMPLE_SECRET_KEY = "change-me-to-50-random-characters-python-c-import-secrets-print-secrets-token-urlsafe-50"  # noqa: S105
+    if SECRET_KEY in (DEFAULT_SECRET_KEY, EXAMPLE_SECRET_KEY) or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured(
+            "OPTIMUS_ENV=production needs SECRET_KEY set to a random value of 50+ characters (not the example one)"
+        )
     if DEBUG:
         raise ImproperlyConfigured("OPTIMUS_ENV=production refuses to run with DEBUG on")
 

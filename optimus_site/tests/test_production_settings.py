@@ -1,0 +1,29 @@
+"""Production settings refuse weak secret keys; the real settings module runs in a subprocess."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLE_KEY = "change-me-to-50-random-characters-python-c-import-secrets-print-secrets-token-urlsafe-50"
+
+
+def load_settings(secret_key):
+    env = dict(os.environ, OPTIMUS_ENV="production", DEBUG="false", SECRET_KEY=secret_key, ALLOWED_HOSTS="example.org")
+    env["DJANGO_SETTINGS_MODULE"] = "optimus_site.settings"
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("key", [EXAMPLE_KEY, "a" * 60, "abcd" * 20, "x7Gq" * 10])
+def test_production_refuses_weak_secret_key(key):
+    result = load_settings(key)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_accepts_random_secret_key():
+    result = load_settings("k3J9-vQ2_pL8zR5tW1yX6nB4mC7dF0gH2jK5lP8qS3uV6wY9aZ")
+    assert result.returncode == 0, result.stderr
