@@ -27,3 +27,20 @@ def test_production_refuses_weak_secret_key(key):
 def test_production_accepts_random_secret_key():
     result = load_settings("k3J9-vQ2_pL8zR5tW1yX6nB4mC7dF0gH2jK5lP8qS3uV6wY9aZ")
     assert result.returncode == 0, result.stderr
+
+
+def test_https_hardening_comes_from_the_environment():
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="optimus_site.settings",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_SSL_REDIRECT="true",
+        SECURE_PROXY_SSL_HEADER="true",
+    )
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT, s.SECURE_PROXY_SSL_HEADER)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "31536000 True ('HTTP_X_FORWARDED_PROTO', 'https')"
