@@ -77,6 +77,9 @@ if IS_PRODUCTION:
         raise ImproperlyConfigured("OPTIMUS_ENV=production refuses to run with DEBUG on")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG else "").split(",") if h.strip()]
+if IS_PRODUCTION and not ALLOWED_HOSTS:
+    # Without it Django answers 400 to every request; better to say so at start.
+    raise ImproperlyConfigured("OPTIMUS_ENV=production needs ALLOWED_HOSTS (comma-separated host names)")
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [

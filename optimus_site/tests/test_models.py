@@ -177,6 +177,7 @@ def test_production_settings_start_with_a_real_key_and_debug_off():
             DJANGO_SETTINGS_MODULE="optimus_site.settings",
             OPTIMUS_ENV="production",
             SECRET_KEY="k3J9-vQ2_" * 6,
+            ALLOWED_HOSTS="optimus.example.com",
             DEBUG="false",
         ),
         capture_output=True,

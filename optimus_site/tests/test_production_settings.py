@@ -44,3 +44,13 @@ def test_https_hardening_comes_from_the_environment():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "31536000 True ('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_production_refuses_to_start_without_allowed_hosts():
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="optimus_site.settings", OPTIMUS_ENV="production", DEBUG="false")
+    env.update(SECRET_KEY="k3J9-vQ2_pL8zR5tW1yX6nB4mC7dF0gH2jK5lP8qS3uV6wY9aZ", ALLOWED_HOSTS="")
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr
