@@ -66,12 +66,20 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY
 DEBUG = env_bool("DEBUG", default=not IS_PRODUCTION)
 
 if IS_PRODUCTION:
-    if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("OPTIMUS_ENV=production needs SECRET_KEY set to a random value of 32+ characters")
+    # The .env.example placeholder is public, and Django's own W009 rule (50+ characters, 5+
+    # distinct) is the floor for a key that signs sessions and password-reset links.
+    EXAMPLE_SECRET_KEY = "change-me-to-50-random-characters-python-c-import-secrets-print-secrets-token-urlsafe-50"  # noqa: S105
+    if SECRET_KEY in (DEFAULT_SECRET_KEY, EXAMPLE_SECRET_KEY) or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured(
+            "OPTIMUS_ENV=production needs SECRET_KEY set to a random value of 50+ characters (not the example one)"
+        )
     if DEBUG:
         raise ImproperlyConfigured("OPTIMUS_ENV=production refuses to run with DEBUG on")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG else "").split(",") if h.strip()]
+if IS_PRODUCTION and not ALLOWED_HOSTS:
+    # Without it Django answers 400 to every request; better to say so at start.
+    raise ImproperlyConfigured("OPTIMUS_ENV=production needs ALLOWED_HOSTS (comma-separated host names)")
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
@@ -176,6 +184,18 @@ MODEL_ARTIFACT_DIR = Path(os.environ.get("MODEL_ARTIFACT_DIR") or MEDIA_ROOT / "
 if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+
+# HTTPS hardening is opt-in: only the operator knows whether TLS ends at a proxy in front of us.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Trust X-Forwarded-Proto only when a proxy we control sets it (otherwise clients could forge it).
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Celery ---------------------------------------------------------------------------------
 # No broker: tasks run in-process (eager), which is what the SQLite demo uses.

@@ -141,7 +141,7 @@ def test_quiet_hours_wrap_midnight_in_the_customers_zone():
     ("env", "message"),
     [
         ({"OPTIMUS_ENV": "production", "DEBUG": "false"}, "SECRET_KEY"),
-        ({"OPTIMUS_ENV": "production", "SECRET_KEY": "x" * 50, "DEBUG": "true"}, "DEBUG"),
+        ({"OPTIMUS_ENV": "production", "SECRET_KEY": "x7Gq-" * 10, "DEBUG": "true"}, "DEBUG"),
         ({"PUSH_BACKEND": "pigeon"}, "PUSH_BACKEND"),
         ({"DEBUG": "maybe"}, "not a boolean"),
     ],
@@ -176,7 +176,8 @@ def test_production_settings_start_with_a_real_key_and_debug_off():
             os.environ,
             DJANGO_SETTINGS_MODULE="optimus_site.settings",
             OPTIMUS_ENV="production",
-            SECRET_KEY="k" * 50,
+            SECRET_KEY="k3J9-vQ2_" * 6,
+            ALLOWED_HOSTS="optimus.example.com",
             DEBUG="false",
         ),
         capture_output=True,
