@@ -29,7 +29,9 @@ from campaigns.models import (
     SegmentPolicy,
     SendingSwitch,
 )
+from campaigns.planner import render
 from campaigns.results import notification_results
+from campaigns.templating import PLACEHOLDERS, SAMPLE_VALUES, TemplateError
 from devices.admin import CustomerAdmin, DeviceAdmin
 from devices.models import Customer
 from optimus_site.admin_tools import (
@@ -61,6 +63,23 @@ def _can_steer_sending(request: HttpRequest) -> bool:
 
 # --- Types and policies ---------------------------------------------------------------------
 
+PLACEHOLDER_TABLE = format_html(
+    "Placeholders: {}. Write {{{{ or }}}} for a literal brace; nothing else may stand in braces.",
+    format_html_join(", ", "<code>{{{}}}</code> ({})", PLACEHOLDERS.items()),
+)
+
+
+def wording_preview(notification_type: NotificationType, campaign: Campaign | None) -> str:
+    """The saved wording filled in with sample data, as a phone would show it."""
+    try:
+        title, body, link = render(
+            notification_type, campaign, [SAMPLE_VALUES["first_item_id"]] * SAMPLE_VALUES["item_count"],
+            {SAMPLE_VALUES["first_item_id"]: SAMPLE_VALUES["first_item"]}, SAMPLE_VALUES["segment"],
+        )  # fmt: skip
+    except TemplateError as exc:
+        return format_html("<strong>Cannot be filled in, so it is never sent:</strong> {}", exc)
+    return format_html("<strong>{}</strong><br>{}<br><small>{}</small>", title, body, link or "no deep link")
+
 
 class TypeActiveFilter(ChoiceFilter):
     title = "status"
@@ -88,7 +107,13 @@ class NotificationTypeAdmin(admin.ModelAdmin):
     search_help_text = "Name or slug of the type."
     fieldsets = (
         (None, {"fields": ("name", "slug", "description", "is_active")}),
-        ("Wording", {"fields": ("title_template", "body_template", "deep_link_template")}),
+        (
+            "Wording",
+            {
+                "description": PLACEHOLDER_TABLE,
+                "fields": ("title_template", "body_template", "deep_link_template", "preview"),
+            },
+        ),
         ("Products", {"fields": ("carries_items", "max_items")}),
         ("Planning", {"fields": ("content_value", "ttl_hours")}),
     )
@@ -98,7 +123,11 @@ class NotificationTypeAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: NotificationType | None = None) -> tuple[str, ...]:
         # The app and customers' muted types refer to the slug: it cannot change once created.
-        return ("slug",) if obj else ()
+        return ("slug", "preview") if obj else ("preview",)
+
+    @admin.display(description="preview")
+    def preview(self, obj: NotificationType | None) -> str:
+        return wording_preview(obj, None) if obj and obj.pk else "Save to see a preview."
 
 
 class PolicyActiveFilter(ChoiceFilter):
@@ -187,7 +216,7 @@ class CampaignAdmin(admin.ModelAdmin):
     search_help_text = "Campaign name."
     date_hierarchy = "starts_at"
     filter_horizontal = ("segments",)
-    readonly_fields = ("status", "approved_at", "created_by", "created_at", "updated_at", "results")
+    readonly_fields = ("status", "approved_at", "created_by", "created_at", "updated_at", "results", "preview")
     actions = ("approve", "pause", "cancel", export_as_csv)
     csv_columns = {
         "id": "campaign_id",
@@ -207,8 +236,8 @@ class CampaignAdmin(admin.ModelAdmin):
         (
             "Message",
             {
-                "description": "Leave the texts empty to use the notification type's wording.",
-                "fields": ("title_template", "body_template", "personalised_items"),
+                "description": "Leave the texts empty to use the notification type's wording. " + PLACEHOLDER_TABLE,
+                "fields": ("title_template", "body_template", "preview", "personalised_items"),
             },
         ),
         ("When", {"fields": ("starts_at", "ends_at", "timing", "fixed_local_time", "max_per_customer")}),
@@ -227,6 +256,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).prefetch_related("segments")
+
+    @admin.display(description="preview")
+    def preview(self, obj: Campaign | None) -> str:
+        return wording_preview(obj.notification_type, obj) if obj and obj.pk else "Save to see a preview."
 
     @admin.display(description="audience")
     def audience(self, obj: Campaign) -> str:

@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from campaigns.templating import PLACEHOLDER_HELP, validate_template
 from devices.models import Customer, Device, Platform
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.models import Segment
@@ -22,12 +23,16 @@ class NotificationType(models.Model):
     description = models.TextField(blank=True, help_text="What this message is for, for other marketers.")
     title_template = models.CharField(
         max_length=200,
-        help_text="Title shown on the phone. May use {first_item}, {item_count}, {segment}.",
+        validators=[validate_template],
+        help_text=f"Title shown on the phone. {PLACEHOLDER_HELP}",
     )
-    body_template = models.CharField(max_length=500, help_text="Body text; same placeholders as the title.")
+    body_template = models.CharField(
+        max_length=500, validators=[validate_template], help_text="Body text; same placeholders as the title."
+    )
     deep_link_template = models.CharField(
         max_length=300,
         blank=True,
+        validators=[validate_template],
         help_text="Where a tap takes the person in the app, e.g. myapp://item/{first_item_id}.",
     )
     carries_items = models.BooleanField(
@@ -88,8 +93,18 @@ class Campaign(models.Model):
     segments = models.ManyToManyField(
         Segment, blank=True, related_name="campaigns", help_text="Who receives it. None selected = everyone."
     )
-    title_template = models.CharField(max_length=200, blank=True, help_text="Leave empty to use the type's title.")
-    body_template = models.CharField(max_length=500, blank=True, help_text="Leave empty to use the type's body.")
+    title_template = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_template],
+        help_text=f"Leave empty to use the type's title. {PLACEHOLDER_HELP}",
+    )
+    body_template = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_template],
+        help_text="Leave empty to use the type's body. Same placeholders as the title.",
+    )
     personalised_items = models.BooleanField(default=True, help_text="Fill in each person's recommended items.")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
@@ -146,6 +161,7 @@ class Reason(models.TextChoices):
     CANCELLED_BY_PERSON = "cancelled_by_person", "Cancelled by a person"
     NOTHING_TO_SAY = "nothing_to_say", "No type with something to say"
     LOW_EXPECTED_VALUE = "low_expected_value", "Expected value below the minimum"
+    TEMPLATE_ERROR = "template_error", "The wording's template cannot be filled in"
     NO_ACTIVE_DEVICE = "no_active_device", "No active device"
     DELIVERY_FAILED = "delivery_failed", "Every device failed"
 

@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from campaigns import rules
 from campaigns.models import Campaign, Notification, NotificationType, Owner, Reason, SegmentPolicy, idempotency_key
+from campaigns.templating import TemplateError, template_render
 from devices.models import Customer
 from recommender.ml.clock import hour_of_week
 from recommender.models import CustomerProfile, Item, Segment
@@ -137,6 +138,7 @@ class Planner:
         )
         self.segment_names = dict(Segment.objects.values_list("pk", "name"))
         self._slots: dict[str, list[Slot]] = {}
+        self._bad_templates: set[str] = set()
         self._predictor = open_predictor()
 
     # One chunk ---------------------------------------------------------------------------------
@@ -299,6 +301,19 @@ class Planner:
             # whose window holds that day's best hours, plans it.
             self.report.already_planned += campaign is None
             return None
+        try:
+            wording = render(
+                notification_type,
+                campaign,
+                [e["item_id"] for e in chosen_items],
+                items,
+                self.segment_names.get(profile.segment_id, ""),
+            )
+        except TemplateError as exc:
+            # A wording saved before templates were checked: this customer is skipped, never the pass.
+            self.report.skipped[Reason.TEMPLATE_ERROR] += 1
+            self.warn_bad_template(notification_type, campaign, exc)
+            return None
         # The control group's draw is keyed as before ("auto" / "c<id>"), so the same people stay held back.
         draw_key = "auto" if campaign is None else f"c{campaign.pk}"
         control_share = settings.PLAN_CONTROL_SHARE if campaign is None else float(campaign.control_share)
@@ -309,13 +324,19 @@ class Planner:
             notification_type=notification_type,
             slot=slot,
             items=chosen_items,
-            titles=items,
+            wording=wording,
             propensity=propensity,
             explored=explored,
             pushes_last_week=pushes,
             weekly_cap=weekly_cap,
             in_control=in_control_group(customer.external_id, draw_key, control_share),
         )
+
+    def warn_bad_template(self, notification_type: NotificationType, campaign: Campaign | None, exc) -> None:
+        owner = f"campaign {campaign.pk} ({campaign.name})" if campaign else f"type {notification_type.slug}"
+        if owner not in self._bad_templates:  # once a pass, not once a customer
+            self._bad_templates.add(owner)
+            log.error("plan: the wording of %s cannot be filled in, its customers are skipped: %s", owner, exc)
 
     def choose_slot(self, c: CustomerContext, slots: list[Slot], profile, campaign) -> tuple[Slot, float, bool]:
         # `slots` are in time order, so the first slot of an hour of the week is the earliest (an
@@ -376,7 +397,7 @@ class Planner:
             if decision.campaign is None and value < settings.PLAN_MIN_EXPECTED_VALUE:
                 self.report.skipped[Reason.LOW_EXPECTED_VALUE] += 1
                 continue
-            rows.append(decision.row(p_open, value, self.segment_names, created))
+            rows.append(decision.row(p_open, value, created))
             if decision.in_control:
                 self.report.control += 1
             else:
@@ -415,7 +436,7 @@ class Decision:
     notification_type: NotificationType
     slot: Slot
     items: list[dict]
-    titles: dict[str, str]
+    wording: tuple[str, str, str]  # title, body, deep link
     propensity: float
     explored: bool
     pushes_last_week: int
@@ -435,11 +456,10 @@ class Decision:
             local_date=self.slot.local_date,
         )
 
-    def row(self, p_open: float, value: float, segment_names: dict[int, str], created: dt.datetime) -> tuple:
+    def row(self, p_open: float, value: float, created: dt.datetime) -> tuple:
         """The notification as a row in ROW_FIELDS order."""
         item_ids = [entry["item_id"] for entry in self.items]
-        segment = segment_names.get(self.profile.segment_id, "")
-        title, body, link = render(self.notification_type, self.campaign, item_ids, self.titles, segment)
+        title, body, link = self.wording
         return (
             self.customer.pk,
             self.owner,
@@ -515,24 +535,21 @@ def fixed_time(slot: Slot, at: dt.time) -> Slot:
     return Slot(slot.starts_at + dt.timedelta(minutes=at.minute), slot.local_date, slot.local_hour, slot.hour_of_week)
 
 
-class _Placeholders(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def render(notification_type, campaign, item_ids, titles, segment: str) -> tuple[str, str, str]:
+    """The title, body and deep link of a notification; TemplateError when a template cannot be filled
+    in (one saved before templates were checked, or written to the database directly)."""
     title_template = (campaign.title_template if campaign else "") or notification_type.title_template
     body_template = (campaign.body_template if campaign else "") or notification_type.body_template
-    values = _Placeholders(
-        first_item=titles.get(item_ids[0], "") if item_ids else "",
-        first_item_id=item_ids[0] if item_ids else "",
-        item_count=len(item_ids),
-        segment=segment,
-    )
+    values = {
+        "first_item": titles.get(item_ids[0], "") if item_ids else "",
+        "first_item_id": item_ids[0] if item_ids else "",
+        "item_count": len(item_ids),
+        "segment": segment,
+    }
     return (
-        title_template.format_map(values),
-        body_template.format_map(values),
-        notification_type.deep_link_template.format_map(values),
+        template_render(title_template, values),
+        template_render(body_template, values),
+        template_render(notification_type.deep_link_template, values),
     )
 
 

@@ -357,18 +357,12 @@ class Simulation:
 
     @staticmethod
     def _row(customer_pk: int, kind: NotificationType, at: dt.datetime, items: list[str], titles: dict, policy: str):
-        values = planner._Placeholders(
-            first_item=titles.get(items[0], "") if items else "",
-            first_item_id=items[0] if items else "",
-            item_count=len(items),
-            segment="",
-        )
+        title, body, link = planner.render(kind, None, items, titles, "")
         now = timezone.now()
         return (
             # Keyed by the UTC date, as these stand-in policies always were (one a day each).
             customer_pk, policy, None, kind.pk, at.date(), Notification.Status.PLANNED, "", "", at,
-            kind.title_template.format_map(values)[:200], kind.body_template.format_map(values)[:500],
-            kind.deep_link_template.format_map(values)[:300], items, False, {"policy": policy}, now, now,
+            title[:200], body[:500], link[:300], items, False, {"policy": policy}, now, now,
         )  # fmt: skip
 
     # The phones ------------------------------------------------------------------------------------
