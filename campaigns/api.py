@@ -162,6 +162,12 @@ class QuietHours(StrictSerializer):
         format="%H:%M", input_formats=["%H:%M"], help_text="Local time HH:MM, exclusive; may be before start."
     )
 
+    def to_internal_value(self, data):
+        # PATCH is partial, so DRF would not require start and end here; quiet hours need both.
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("start", "end")):
+            raise serializers.ValidationError('quiet_hours must be {"start": "HH:MM", "end": "HH:MM"} or null')
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         if attrs["start"] == attrs["end"]:
             raise serializers.ValidationError("start and end must differ")

@@ -30,7 +30,8 @@ _TIMEZONES: frozenset[str] | None = None
 def available_timezones() -> frozenset[str]:
     global _TIMEZONES
     if _TIMEZONES is None:
-        _TIMEZONES = frozenset(zoneinfo.available_timezones())
+        # "localtime" (the server's own zone file) and "Factory" (a placeholder) are no places.
+        _TIMEZONES = frozenset(zoneinfo.available_timezones()) - {"localtime", "Factory"}
     return _TIMEZONES
 
 

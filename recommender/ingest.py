@@ -16,7 +16,7 @@ from decimal import Decimal
 from devices.models import EXTERNAL_ID_LENGTH
 from optimus_site.api.serializers import parse_client_time
 from recommender.models import EventType
-from recommender.rows import RowError, parse_money
+from recommender.rows import MAX_AMOUNT, MAX_PRICE, RowError, parse_money
 
 EVENT_TYPES = {t.value for t in EventType}
 MAX_CONTEXT_BYTES = 2048
@@ -70,10 +70,10 @@ def external_id(value: object, name: str, max_length: int = EXTERNAL_ID_LENGTH) 
     return text
 
 
-def decimal_value(value: object, name: str) -> Decimal:
+def decimal_value(value: object, name: str, *, limit: Decimal = MAX_AMOUNT) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise RowError(f"{name} must be a number")
-    return parse_money(str(value), name)
+    return parse_money(str(value), name, limit=limit)
 
 
 def event_time(value: object) -> dt.datetime:
@@ -88,6 +88,8 @@ def parse_event(row: object, *, server: bool) -> ApiEvent:
     required = ("customer_id", "type", "at") if server else ("event_id", "type", "at")
     row = check_fields(row, SERVER_EVENT_FIELDS if server else MOBILE_EVENT_FIELDS, required)
     kind = row["type"]
+    if not isinstance(kind, str):
+        raise RowError(f"type must be a string, one of {', '.join(sorted(EVENT_TYPES))}")
     if kind not in EVENT_TYPES:
         raise RowError(f"type {kind!r} is not one of {', '.join(sorted(EVENT_TYPES))}")
     item = row.get("item_id")
@@ -141,7 +143,7 @@ def parse_item(row: object) -> ApiItem:
     return ApiItem(
         external_id=external_id(row["external_id"], "external_id"),
         title=title.strip(),
-        price=decimal_value(row["price"], "price"),
+        price=decimal_value(row["price"], "price", limit=MAX_PRICE),
         category=external_id(row["category"], "category", max_length=64),
         parent_category=None if parent is None else external_id(parent, "parent_category", max_length=64),
         available=available,

@@ -3,21 +3,22 @@
 from decimal import Decimal, InvalidOperation
 
 MAX_AMOUNT = Decimal("1e11")
+MAX_PRICE = Decimal("1e10")  # Item.price is DECIMAL(12, 2): a bigger price would be clamped or fail
 
 
 class RowError(ValueError):
     """One row is bad; the message says why, for the person who sent it."""
 
 
-def parse_money(text: str, name: str) -> Decimal:
+def parse_money(text: str, name: str, *, limit: Decimal = MAX_AMOUNT) -> Decimal:
     """A price or amount, from a file cell or a JSON number or string: finite, not negative,
     below 10^11, rounded to cents."""
     try:
         number = Decimal(text.strip())
     except InvalidOperation:
         raise RowError(f"{name} {text!r} is not a number") from None
-    if not number.is_finite() or number >= MAX_AMOUNT:
-        raise RowError(f"{name} {text!r} is out of range (0 to 10^11)")
+    if not number.is_finite() or number >= limit:
+        raise RowError(f"{name} {text!r} is out of range (0 to {limit:.0E})")
     if number < 0:
         raise RowError(f"{name} {text!r} is negative (send refunds as their own rows, not negative money)")
     return number.quantize(Decimal("0.01"))

@@ -103,6 +103,12 @@ def test_preferences_round_trip(ana):
         ({"quiet_hours": {"start": "07:00", "end": "07:00"}}, "quiet_hours"),
         ({"opt_out": "perhaps"}, "opt_out"),
         ({"volume": 11}, "volume"),
+        ({"quiet_hours": {}}, "quiet_hours"),
+        ({"quiet_hours": {"start": "22:00"}}, "quiet_hours"),
+        ({"quiet_hours": {"start": 22, "end": ["07:00"]}}, "quiet_hours"),
+        ({"quiet_hours": "22:00-07:00"}, "quiet_hours"),
+        ({"timezone": "localtime"}, "timezone"),
+        ({"timezone": "Factory"}, "timezone"),
     ],
 )
 def test_preferences_validation(ana, body, field):

@@ -89,6 +89,8 @@ def test_customer_upsert_creates_then_updates(backend):
     ("body", "field"),
     [
         ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "localtime"}, "timezone"),
+        ({"timezone": "Factory"}, "timezone"),
         ({"timezon": "UTC"}, "timezon"),
         ({"attributes": [1, 2]}, "attributes"),
         ({"locale": "not a locale!"}, "locale"),
@@ -192,3 +194,10 @@ def test_webpush_device_registration(ana):
     from push_notifications.models import WebPushDevice
 
     assert WebPushDevice.objects.get().p256dh == "p" * 87
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "Mars/Olympus"])
+def test_device_registration_refuses_zones_that_are_not_real_places(ana, zone):
+    response = ana.post(f"{API}/devices", {"platform": "fcm", "token": "tok-ana", "timezone": zone}, format="json")
+    assert "timezone" in assert_error(response, 400, "invalid")["fields"]

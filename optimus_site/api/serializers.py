@@ -27,7 +27,8 @@ def parse_client_time(value: object, *, now: dt.datetime | None = None) -> dt.da
 
     Raises ValueError with a message meant for a mobile developer.
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.isprintable():
+        # isprintable: fromisoformat ignores a trailing NUL, which must not pass as a time.
         raise ValueError("must be an ISO 8601 string such as 2026-01-31T09:30:00Z")
     try:
         at = dt.datetime.fromisoformat(value)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -124,3 +125,55 @@ def test_malformed_json_and_oversized_bodies(ana, settings):
     assert_error(ana.post(f"{API}/events", {"events": [], "pad": "x" * 2000}, format="json"), 413, "too_large")
     response = ana.generic("POST", f"{API}/events", "events=1", content_type="application/x-www-form-urlencoded")
     assert_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.django_db
+def test_mobile_event_fields_of_the_wrong_json_type_are_rejected_per_row(ana):
+    ItemFactory(external_id="sku-1")
+
+    def row(**overrides):
+        return {"event_id": str(uuid.uuid4()), "type": "view", "item_id": "sku-1", "at": now_iso(), **overrides}
+
+    bad = [
+        row(type=["view"]),
+        row(type={"view": 1}),
+        row(item_id={"id": "sku-1"}),
+        row(type="transaction", amount=[1]),
+        row(at=1765101600),
+        row(at="2026-12-07T10:00:00Z\u0000"),
+        row(event_id=[str(uuid.uuid4())]),
+        row(context=["a"]),
+    ]
+    body = ana.post(f"{API}/events", {"events": [row(), *bad]}, format="json").json()
+    assert body["accepted"] == 1
+    assert [r["index"] for r in body["rejected"]] == list(range(1, len(bad) + 1))
+    assert Event.objects.filter(customer=ana.customer).count() == 1
+
+
+@pytest.mark.django_db
+def test_server_event_fields_of_the_wrong_json_type_are_rejected_per_row(backend):
+    good = {"customer_id": "c-1", "type": "app_open", "at": now_iso()}
+    bad = [
+        {**good, "type": ["app_open"]},
+        {**good, "type": {"a": 1}},
+        {**good, "customer_id": {"id": 1}},
+        {**good, "event_id": ["e-1"]},
+        {**good, "at": "2026-12-07T10:00:00Z\x00"},
+    ]
+    body = backend.post(f"{API}/events/bulk", {"events": [good, *bad]}, format="json").json()
+    assert body["accepted"] == 1
+    assert [r["index"] for r in body["rejected"]] == list(range(1, len(bad) + 1))
+    assert "type must be" in body["rejected"][0]["error"]
+
+
+@pytest.mark.django_db
+def test_item_prices_that_do_not_fit_the_column_are_rejected_on_create_and_update(backend):
+    body = backend.post(f"{API}/items/bulk", {"items": [item_row(price="1e10"), item_row("sku-2")]}, format="json")
+    body = body.json()
+    assert body["accepted"] == 1 and body["rejected"][0]["index"] == 0 and "price" in body["rejected"][0]["error"]
+    assert not Item.objects.filter(external_id="sku-1").exists()
+
+    response = backend.post(f"{API}/items/bulk", {"items": [item_row("sku-2", price=10**10)]}, format="json")
+    assert response.status_code == 200
+    assert "price" in response.json()["rejected"][0]["error"]
+    assert Item.objects.get(external_id="sku-2").price == Decimal("4.50")
