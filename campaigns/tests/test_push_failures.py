@@ -11,8 +11,8 @@ from campaigns.models import Delivery, Notification
 from campaigns.push import Outcome
 from campaigns.push.apns import ApnsBackend
 from campaigns.push.webpush import WebPushBackend
-from campaigns.tests.test_planning import NOW, catalog, customer, planned, profile_for, quiet_planner  # noqa: F401
-from campaigns.tests.test_push import Browser, b64, message, push_services  # noqa: F401
+from campaigns.tests.test_planning import NOW, catalog, customer, planned, profile_for, quiet_planner  # noqa: F401, F811
+from campaigns.tests.test_push import Browser, b64, message, push_services  # noqa: F401, F811
 from devices.models import Device
 from devices.services import device_register
 
@@ -34,7 +34,7 @@ def with_browser(external_id, endpoint, p256dh, auth):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_bad_webpush_key_fails_alone_and_the_batch_is_sent(catalog, quiet_planner, push_services, monkeypatch):
+def test_one_bad_webpush_key_fails_alone_and_the_batch_is_sent(catalog, quiet_planner, push_services, monkeypatch):  # noqa: F811
     browser = Browser()
     url = push_services[0].url
     good = [with_browser(f"good-{i}", f"{url}/{i}/push/ok", browser.p256dh, b64(browser.auth))[0] for i in range(3)]
