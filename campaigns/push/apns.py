@@ -68,7 +68,12 @@ class ApnsBackend(PushBackend):
             result = await asyncio.wait_for(client.send_notification(request), timeout=REQUEST_TIMEOUT_SECONDS)
         except (TimeoutError, APNsConnectionError, OSError) as exc:
             return PushResult.failure(m, Outcome.TRANSIENT, type(exc).__name__, str(exc))
-        return classify_apns_result(m, result)
+        except Exception as exc:  # anything else about this one message must not fail the gather
+            return PushResult.unexpected(m, exc)
+        try:
+            return classify_apns_result(m, result)
+        except Exception as exc:
+            return PushResult.unexpected(m, exc)
 
 
 def classify_apns_result(message: PushMessage, result) -> PushResult:

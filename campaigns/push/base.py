@@ -4,10 +4,13 @@ import datetime
 import email.utils
 import enum
 import json
+import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
 
 PLATFORMS = ("fcm", "apns", "webpush")
 
@@ -97,6 +100,13 @@ class PushResult:
     @classmethod
     def success(cls, message: PushMessage, provider_message_id: str) -> "PushResult":
         return cls(message.delivery_id, Outcome.OK, provider_message_id=provider_message_id[:200])
+
+    @classmethod
+    def unexpected(cls, message: "PushMessage", exc: BaseException) -> "PushResult":
+        """Any exception nobody foresaw, for one message (a malformed key the SDK chokes on):
+        permanent for that message alone, so the rest of its batch is still sent."""
+        logger.exception("push to delivery %s failed unexpectedly", message.delivery_id)
+        return cls.failure(message, Outcome.PERMANENT, "unexpected_error", f"{type(exc).__name__}: {exc}")
 
     @classmethod
     def failure(

@@ -80,6 +80,8 @@ class WebPushBackend(PushBackend):
                 results.append(PushResult.failure(m, Outcome.TRANSIENT, type(exc).__name__, str(exc)))
             except ValueError as exc:  # keys that decode but are not a P-256 point
                 results.append(PushResult.failure(m, Outcome.PERMANENT, "invalid_subscription", str(exc)))
+            except Exception as exc:  # e.g. IndexError from pywebpush for p256dh "=": this message only
+                results.append(PushResult.unexpected(m, exc))
             else:
                 # Push services name the stored message in Location (RFC 8030 §5).
                 results.append(PushResult.success(m, response.headers.get("Location", "")))
