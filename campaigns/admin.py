@@ -57,7 +57,8 @@ class ReadOnlyInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 def _can_steer_sending(request: HttpRequest) -> bool:
-    """Who may send now, cancel and send tests: whoever may run campaigns (marketers included)."""
+    """Who may send now, cancel, send tests and use the kill switch: whoever may run campaigns
+    (marketers included; see the README's table of roles)."""
     return request.user.has_perm("campaigns.change_campaign")
 
 
@@ -412,11 +413,11 @@ class NotificationAdmin(ReadOnlyAdmin):
     def send_now(self, request: HttpRequest, queryset) -> None:
         n = services.notifications_send_now(notifications=queryset, by=request.user)
         rest = "" if n == queryset.count() else "; only planned ones can be sent now"
-        self.message_user(
-            request,
-            f"{n} notification{pluralize(n)} due now: the dispatcher sends within a minute{rest}",
-            messages.SUCCESS if n else messages.WARNING,
-        )
+        if services.sending_paused():
+            when, level = "they go out when sending is resumed (sending is paused)", messages.WARNING
+        else:
+            when, level = "the dispatcher sends within a minute", messages.SUCCESS if n else messages.WARNING
+        self.message_user(request, f"{n} notification{pluralize(n)} due now: {when}{rest}", level)
 
     @admin.action(description="Cancel selected notifications", permissions=["steer"])
     def cancel(self, request: HttpRequest, queryset) -> None:

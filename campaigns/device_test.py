@@ -9,12 +9,15 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from campaigns.dispatcher import device_tokens
 from campaigns.models import Delivery
 from campaigns.push import PushMessage, get_backend, push_data
-from campaigns.services import record
+from campaigns.services import record, sending_paused
 
 
 def device_test_send(*, device, by: AbstractBaseUser | None, title: str = "Test from Optimus"):
     """Sends one test push to `device` right away, through the configured backend; returns the
-    PushResult. Nothing is stored as a notification: a test is not a decision."""
+    PushResult. Nothing is stored as a notification: a test is not a decision. The kill switch
+    holds tests too: whoever paused sending may be stopping a misconfigured or compromised backend."""
+    if sending_paused():
+        raise ValueError("Sending is paused (the kill switch): resume it before sending a test push.")
     token = device_tokens([Delivery(device=device, platform=device.platform)]).get(device.pk)
     if token is None:
         raise ValueError("This device is no longer active: the app has to register it again.")

@@ -462,6 +462,44 @@ def test_a_test_push_goes_to_the_device_right_away(db, gateway, alice, client):
     assert not Notification.objects.exists()
 
 
+def test_marketers_steer_the_kill_switch_and_tests_respect_it(catalog, quiet_planner, gateway, mia, charlie, client):
+    """Issue 17 #12: a marketer may pause sending and send a test; a paused switch holds test pushes
+    too, "send now" says it waits, and the admin index and dashboard say sending is paused."""
+    c = with_phone("paused", "tok-paused")
+    planner.plan(now=NOW)
+    (n,) = planned(c)
+    device = Device.objects.get(customer=c)
+    client.force_login(charlie)
+    assert client.get("/admin/campaigns/sendingswitch/1/change/").status_code == 403
+    client.force_login(mia)
+    assert "Sending is paused" not in client.get("/admin/").content.decode()
+    assert client.get("/admin/campaigns/sendingswitch/").status_code == 200  # creates the one row
+    response = client.post(
+        "/admin/campaigns/sendingswitch/1/change/", {"paused": "on", "reason": "bad feed"}, follow=True
+    )
+    assert response.status_code == 200
+    assert rules_paused()
+    for page in ("/admin/", "/admin/dashboard/"):
+        body = client.get(page).content.decode()
+        assert "Sending is paused" in body and "bad feed" in body, page
+    response = client.post(
+        "/admin/devices/device/", {"action": "send_test", "_selected_action": [device.pk]}, follow=True
+    )
+    assert response.status_code == 200 and "Sending is paused" in response.content.decode()
+    response = client.post(
+        "/admin/campaigns/notification/", {"action": "send_now", "_selected_action": [n.pk]}, follow=True
+    )
+    assert "when sending is resumed" in response.content.decode()
+    assert "within a minute" not in response.content.decode()
+    assert received(gateway) == []
+
+
+def rules_paused() -> bool:
+    from campaigns.services import sending_paused
+
+    return sending_paused()
+
+
 def test_cleanup_removes_dead_devices_and_keeps_their_delivery_history(catalog, quiet_planner, gateway):
     from campaigns import services
 
