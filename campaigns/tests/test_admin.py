@@ -63,6 +63,10 @@ MARKETER_VIEWS = MARKETER_MANAGES | {
     "campaigns.notification",
     "campaigns.delivery",
     "campaigns.feedback",
+    # They steer sending (0009_marketers_steer_sending): the kill switch, and the device list for a
+    # test push (it shows no tokens).
+    "campaigns.sendingswitch",
+    "devices.device",
 }
 # Rows that only the system creates: no add page, even for a superuser.
 NO_ADD = {

@@ -33,7 +33,7 @@ def with_browser(external_id, endpoint, p256dh, auth):
     return c, device
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_one_bad_webpush_key_fails_alone_and_the_batch_is_sent(catalog, quiet_planner, push_services, monkeypatch):  # noqa: F811
     browser = Browser()
     url = push_services[0].url
