@@ -235,6 +235,9 @@ PLAN_CONTROL_SHARE = env_float("PLAN_CONTROL_SHARE", 0.05, 0.0, 0.5)
 # value (P(open) × content value − that cost) worth a notification.
 PLAN_PUSH_COST = env_float("PLAN_PUSH_COST", 0.005, 0.0, 1.0)
 PLAN_MIN_EXPECTED_VALUE = env_float("PLAN_MIN_EXPECTED_VALUE", 0.0, -1.0, 1.0)
+# Four eyes: a campaign may only be approved by someone other than its author, and editing an
+# approved or paused campaign sends it back to draft (to be approved again).
+CAMPAIGN_APPROVAL_BY_ANOTHER = env_bool("CAMPAIGN_APPROVAL_BY_ANOTHER", False)
 # Deliveries that failed transiently are retried with exponential backoff and jitter, this many times:
 # the n-th retry waits between half and all of BASE × 2^(n-1) seconds, at most MAX (a provider's
 # Retry-After, when it sends one, is used instead, also capped at MAX).

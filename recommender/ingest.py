@@ -22,7 +22,9 @@ EVENT_TYPES = {t.value for t in EventType}
 MAX_CONTEXT_BYTES = 2048
 MOBILE_EVENT_FIELDS = {"event_id", "type", "item_id", "amount", "at", "context"}
 SERVER_EVENT_FIELDS = {"event_id", "customer_id", "type", "item_id", "amount", "at"}
-ITEM_FIELDS = {"external_id", "title", "price", "category", "parent_category", "available", "url", "image_url"}
+ITEM_FIELDS = {
+    "external_id", "title", "price", "category", "parent_category", "available", "recommendable", "url", "image_url",
+}  # fmt: skip
 REQUIRED_ITEM_FIELDS = ("external_id", "title", "price", "category", "available")
 
 
@@ -45,6 +47,7 @@ class ApiItem:
     category: str
     parent_category: str | None
     available: bool
+    recommendable: bool | None  # None: not said; new items get the non-product detection, others keep theirs
     url: str
     image_url: str
 
@@ -133,6 +136,9 @@ def parse_item(row: object) -> ApiItem:
     available = row["available"]
     if not isinstance(available, bool):
         raise RowError("available must be true or false")
+    recommendable = row.get("recommendable")
+    if recommendable is not None and not isinstance(recommendable, bool):
+        raise RowError("recommendable must be true or false")
     parent = row.get("parent_category")
     urls = {}
     for name in ("url", "image_url"):
@@ -147,5 +153,6 @@ def parse_item(row: object) -> ApiItem:
         category=external_id(row["category"], "category", max_length=64),
         parent_category=None if parent is None else external_id(parent, "parent_category", max_length=64),
         available=available,
+        recommendable=recommendable,
         **urls,
     )
