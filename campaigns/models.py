@@ -2,6 +2,7 @@
 deliveries and the feedback phones send back."""
 
 import datetime as dt
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -154,7 +155,7 @@ class Campaign(models.Model):
     control_share = models.DecimalField(
         max_digits=4,
         decimal_places=3,
-        default=0.1,
+        default=Decimal("0.1"),  # a float 0.1 is 0.1000000000000000055…: more places than the field allows
         validators=[MinValueValidator(0), MaxValueValidator(0.5)],
         help_text="Share of the audience held back to measure uplift (0.1 = 10 %).",
     )

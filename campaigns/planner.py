@@ -41,6 +41,7 @@ import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import transaction
@@ -557,10 +558,13 @@ def render(notification_type, campaign, item_ids, titles, segment: str) -> tuple
         "segment": segment,
         "offer": notification_type.offer,
     }
+    # In a link every value is percent-encoded: an item id with a space, "/" or "?" must stay one
+    # path segment, not change where the link goes.
+    link_values = {name: quote(str(value), safe="") for name, value in values.items()}
     return (
         template_render(title_template, values),
         template_render(body_template, values),
-        template_render(notification_type.deep_link_template, values),
+        template_render(notification_type.deep_link_template, link_values),
     )
 
 
