@@ -60,7 +60,7 @@ def events_record(
     received_at = dt.datetime.now(tz=dt.UTC)
     # Ignoring duplicates: a concurrent retry of the same batch may have stored some rows
     # between our SELECT and this INSERT; they stay stored once, which is all a retry needs.
-    insert_ignoring_duplicates(
+    inserted = insert_ignoring_duplicates(
         Event,
         EVENT_COLUMNS,
         [
@@ -79,6 +79,10 @@ def events_record(
             for _, e in fresh.values()
         ],
     )
+    if customer is not None and inserted < len(fresh) and not Customer.objects.filter(pk=customer.pk).exists():
+        # Erased while this batch waited on their row: MySQL's IGNORE dropped the rows quietly.
+        # Say so rather than "accepted" (the API answers 401: the app's token went with them).
+        raise Customer.DoesNotExist(f"customer {customer.pk} was erased")
     for index, _ in fresh.values():
         result.accept(index)
 

@@ -4,6 +4,8 @@ DRF's exceptions, Django's 404 / permission errors and the JSON 404 / 500 handle
 /api/ URLs all end up here, so a client needs one parser for every failure.
 """
 
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, OperationalError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -63,7 +65,51 @@ def flatten_fields(detail, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+# MySQL / MariaDB error numbers of a write that raced a delete: a row it refers to is gone (1452),
+# or the two waited on each other's locks (1213 deadlock, 1205 lock wait timeout).
+ROW_VANISHED = 1452
+LOCK_CONFLICTS = (1213, 1205)
+
+
+def _database_race(exc, request) -> Response | None:
+    """A request that lost a race with a deletion — typically a customer erased while their app is
+    calling — gets the answer it would have got a moment later, never a 500: 401 when its own
+    credential is gone (an erased customer's tokens go with them), 404 when what it refers to is,
+    and 409 (retry) when it only collided with another writer's locks."""
+    number = exc.args[0] if isinstance(exc, IntegrityError | OperationalError) and exc.args else None
+    vanished = isinstance(exc, ObjectDoesNotExist) or (isinstance(exc, IntegrityError) and number == ROW_VANISHED)
+    if not vanished and not (isinstance(exc, OperationalError) and number in LOCK_CONFLICTS):
+        return None
+    credential = getattr(request, "auth", None)
+    if credential is not None and hasattr(credential, "revoked_at") and not _still_valid(credential):
+        response = Response(error_body("unauthenticated", "This credential is no longer valid."), status=401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    if vanished:
+        return Response(error_body("not_found", "What this request refers to was deleted meanwhile."), status=404)
+    response = Response(error_body("conflict", "A concurrent change got in the way; retry."), status=409)
+    response["Retry-After"] = "1"
+    return response
+
+
+def _still_valid(credential) -> bool:
+    """Whether the credential — and the customer it belongs to, for an app's token — still exists,
+    unrevoked. The customer's row is read with a lock: an erasure locks it first, so one still in
+    progress is waited for rather than missed."""
+    model = type(credential)
+    with transaction.atomic():
+        owner_id = getattr(credential, "customer_id", None)
+        if owner_id is not None:
+            owner = model._meta.get_field("customer").related_model
+            if not owner.objects.select_for_update().filter(pk=owner_id).exists():
+                return False
+        return model.objects.filter(pk=credential.pk, revoked_at__isnull=True).exists()
+
+
 def api_exception_handler(exc, context) -> Response | None:
+    raced = _database_race(exc, context.get("request"))
+    if raced is not None:
+        return raced
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's handler500 answers in the same shape
