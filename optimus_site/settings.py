@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from optimus_site import netguard
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -56,6 +58,13 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}")
     return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 OPTIMUS_ENV = env_choice("OPTIMUS_ENV", "development", ("development", "test", "production"))
@@ -258,6 +267,15 @@ FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID", "")
 FCM_CREDENTIALS_FILE = os.environ.get("FCM_CREDENTIALS_FILE", "")
 # The log backend also appends one JSON line per message here (empty: only the logger).
 PUSH_LOG_FILE = os.environ.get("PUSH_LOG_FILE", "")
+
+# Web Push endpoints are URLs an app user chooses: only https endpoints of these push services
+# (comma-separated; "*.example.com" for subdomains; "*" for any public host) are accepted and sent
+# to, and the sender connects only to public addresses, without following redirects
+# (optimus_site/netguard.py).
+WEBPUSH_ALLOWED_HOSTS = env_list("WEBPUSH_ALLOWED_HOSTS", list(netguard.DEFAULT_PUSH_HOSTS))
+# Tests only (a loopback push service): lifts the address and scheme checks. Not read from the
+# environment, so no deployment can turn it on by accident.
+WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = False
 
 PUSH_NOTIFICATIONS_SETTINGS = {
     # Devices belong to customers, not to Django staff users (see README, "Architecture").
