@@ -16,6 +16,7 @@ from devices import services
 from devices.api_base import MobileApi, ServerApi
 from devices.models import EXTERNAL_ID_LENGTH, Customer, Device, Platform, available_timezones
 from optimus_site import netguard
+from optimus_site.api.json_limits import MAX_FIELD_DEPTH, json_depth
 from optimus_site.api.schema import error_responses
 from optimus_site.api.serializers import StrictSerializer
 
@@ -58,6 +59,8 @@ class CustomerApi(ServerApi):
         def validate_attributes(self, value: dict) -> dict:
             if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
                 raise serializers.ValidationError(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes of JSON")
+            if json_depth(value) > MAX_FIELD_DEPTH:
+                raise serializers.ValidationError(f"must be nested at most {MAX_FIELD_DEPTH} levels deep")
             return value
 
     @extend_schema(

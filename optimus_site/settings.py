@@ -89,6 +89,7 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG
 if IS_PRODUCTION and not ALLOWED_HOSTS:
     # Without it Django answers 400 to every request; better to say so at start.
     raise ImproperlyConfigured("OPTIMUS_ENV=production needs ALLOWED_HOSTS (comma-separated host names)")
+CSRF_FAILURE_VIEW = "optimus_site.api.errors.csrf_failure"
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
@@ -112,6 +113,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "optimus_site.api.middleware.ChunkedApiBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from devices.models import EXTERNAL_ID_LENGTH
+from optimus_site.api.json_limits import MAX_FIELD_DEPTH, json_depth
 from optimus_site.api.serializers import parse_client_time
 from recommender.models import EventType
 from recommender.rows import MAX_AMOUNT, MAX_PRICE, RowError, parse_money
@@ -109,6 +110,8 @@ def parse_event(row: object, *, server: bool) -> ApiEvent:
     context = row.get("context")
     if context is not None and (not isinstance(context, dict) or len(json.dumps(context)) > MAX_CONTEXT_BYTES):
         raise RowError(f"context must be a JSON object of at most {MAX_CONTEXT_BYTES} bytes")
+    if context is not None and json_depth(context) > MAX_FIELD_DEPTH:
+        raise RowError(f"context must be nested at most {MAX_FIELD_DEPTH} levels deep")
     customer = external_id(row["customer_id"], "customer_id") if server else None
 
     event_id = row.get("event_id")

@@ -4,10 +4,13 @@ DRF's exceptions, Django's 404 / permission errors and the JSON 404 / 500 handle
 /api/ URLs all end up here, so a client needs one parser for every failure.
 """
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, ObjectDoesNotExist, RequestDataTooBig, TooManyFieldsSent
 from django.db import IntegrityError, OperationalError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf as csrf_views
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -132,8 +135,42 @@ def api_exception_handler(exc, context) -> Response | None:
     return response
 
 
+@csrf_exempt  # a POST to an unknown API path gets this 404, not a CSRF page
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", f"No endpoint at {request.path}."), status=404)
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request_or_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: what Django refuses before any view runs — a Host not in ALLOWED_HOSTS, a body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE, too many query parameters — in the API's shape under /api/."""
+    if not is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(error_body("too_large", "The request body is too large."), status=413)
+    if isinstance(exception, TooManyFieldsSent):
+        message = f"Too many query or form parameters (at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})."
+        return JsonResponse(error_body("too_many_parameters", message), status=400)
+    if isinstance(exception, DisallowedHost):
+        return JsonResponse(error_body("bad_host", "This host name is not served here."), status=400)
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+
+
+def forbidden_or_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse(error_body("forbidden", "You may not do this."), status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW. The API authenticates with headers, not cookies, and is exempt; this only
+    answers for paths outside its views (and keeps Django's page for the admin)."""
+    if not is_api(request):
+        return csrf_views.csrf_failure(request, reason)
+    return JsonResponse(error_body("forbidden", f"CSRF check failed: {reason}"), status=403)
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
