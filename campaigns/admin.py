@@ -91,6 +91,15 @@ class TypeActiveFilter(ChoiceFilter):
     }
 
 
+class OfferFilter(ChoiceFilter):
+    title = "offer"
+    parameter_name = "offer"
+    options = {
+        "missing": ("Promises an offer, none attached (not sent)", Q(requires_offer=True, offer="")),
+        "attached": ("Offer attached", ~Q(offer="")),
+    }
+
+
 class CarriesItemsFilter(ChoiceFilter):
     title = "content"
     parameter_name = "items"
@@ -102,8 +111,17 @@ class CarriesItemsFilter(ChoiceFilter):
 
 @admin.register(NotificationType)
 class NotificationTypeAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "carries_items", "max_items", "content_value", "ttl_hours", "is_active")
-    list_filter = (TypeActiveFilter, CarriesItemsFilter)
+    list_display = (
+        "name",
+        "slug",
+        "carries_items",
+        "max_items",
+        "content_value",
+        "ttl_hours",
+        "is_active",
+        "offer_status",
+    )
+    list_filter = (TypeActiveFilter, CarriesItemsFilter, OfferFilter)
     search_fields = ("name", "slug")
     search_help_text = "Name or slug of the type."
     fieldsets = (
@@ -115,9 +133,16 @@ class NotificationTypeAdmin(admin.ModelAdmin):
                 "fields": ("title_template", "body_template", "deep_link_template", "preview"),
             },
         ),
+        ("Offer", {"fields": ("requires_offer", "offer")}),
         ("Products", {"fields": ("carries_items", "max_items")}),
         ("Planning", {"fields": ("content_value", "ttl_hours")}),
     )
+
+    @admin.display(description="offer")
+    def offer_status(self, obj: NotificationType) -> str:
+        if obj.has_offer:
+            return obj.offer
+        return "Needs an offer: not sent" if obj.requires_offer else "—"
 
     def get_prepopulated_fields(self, request: HttpRequest, obj: NotificationType | None = None) -> dict:
         return {} if obj else {"slug": ("name",)}
@@ -217,7 +242,9 @@ class CampaignAdmin(admin.ModelAdmin):
     search_help_text = "Campaign name."
     date_hierarchy = "starts_at"
     filter_horizontal = ("segments",)
-    readonly_fields = ("status", "approved_at", "created_by", "created_at", "updated_at", "results", "preview")
+    readonly_fields = (
+        "status", "approved_at", "approved_by", "created_by", "created_at", "updated_at", "results", "preview",
+    )  # fmt: skip
     actions = ("approve", "pause", "cancel", export_as_csv)
     csv_columns = {
         "id": "campaign_id",
@@ -247,7 +274,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "Status and results",
             {
                 "description": "Change the status with the actions on the campaign list.",
-                "fields": ("status", "approved_at", "created_by", "created_at", "updated_at", "results"),
+                "fields": ("status", "approved_at", "approved_by", "created_by", "created_at", "updated_at", "results"),
             },
         ),
     )
@@ -288,15 +315,26 @@ class CampaignAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
         if not change:
             obj.created_by = request.user
+        elif form.changed_data and services.campaign_edited(campaign=obj):
+            self.message_user(
+                request, f"'{obj}' is back to draft: an edited campaign must be approved again.", messages.WARNING
+            )
         super().save_model(request, obj, form, change)
 
     def _transition(self, request: HttpRequest, queryset, service: Callable[..., bool], done: str) -> None:
         campaigns = list(queryset)
-        n = sum(service(campaign=campaign, by=request.user) for campaign in campaigns)
+        n, refused = 0, []
+        for campaign in campaigns:
+            try:
+                n += service(campaign=campaign, by=request.user)
+            except services.ApprovalRefused as exc:
+                refused.append(str(exc))
         message = f"{n} campaign{pluralize(n)} {done}"
-        if skipped := len(campaigns) - n:
+        if skipped := len(campaigns) - n - len(refused):
             message += f"; {skipped} left unchanged (their status does not allow it)"
         self.message_user(request, message, messages.SUCCESS if n else messages.WARNING)
+        for reason in refused:
+            self.message_user(request, reason, messages.ERROR)
 
     @admin.action(description="Approve selected campaigns (they run in their window)", permissions=["change"])
     def approve(self, request: HttpRequest, queryset) -> None:

@@ -109,7 +109,9 @@ class FeedbackApi(MobileApi):
         description="Send `delivered` when the push arrives, `opened` when the person taps it, `dismissed` when "
         "they swipe it away. Repeats are harmless: 201 the first time, 200 with duplicate=true after. "
         "Use the `notification_id` from the push's data payload. 404 for a notification that is not this "
-        "customer's.",
+        "customer's. Each action is recorded independently and in any order: a `dismissed` after an "
+        "`opened` is accepted (a person may open a push from the notification centre and later clear "
+        "it from another device), and an open always counts as an open.",
         request=FeedbackInput,
         responses={200: FeedbackOutput, 201: FeedbackOutput, **error_responses(400, 401, 404, 413, 429)},
         examples=[

@@ -167,9 +167,9 @@ def _top_items(profile: CustomerProfile, version: ModelVersion | None, limit: in
     shown = stored[:limit]
     ids = [str(entry["item_id"]) for entry in shown]
     catalog = {
-        external_id: (title, available)
-        for external_id, title, available in Item.objects.filter(external_id__in=ids).values_list(
-            "external_id", "title", "available"
+        external_id: (title, available and recommendable)
+        for external_id, title, available, recommendable in Item.objects.filter(external_id__in=ids).values_list(
+            "external_id", "title", "available", "recommendable"
         )
     }
     rows = []

@@ -2,6 +2,7 @@
 deliveries and the feedback phones send back."""
 
 import datetime as dt
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from campaigns.templating import PLACEHOLDER_HELP, validate_template
+from campaigns.templating import PLACEHOLDER_HELP, TemplateError, template_placeholders, validate_template
 from devices.models import Customer, Device, Platform
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.models import Segment
@@ -48,12 +49,50 @@ class NotificationType(models.Model):
         default=24, help_text="After this many hours an undelivered push is dropped by the provider."
     )
     is_active = models.BooleanField(default=True, help_text="Inactive types are never planned.")
+    requires_offer = models.BooleanField(
+        default=False,
+        help_text="The wording promises a discount, a coupon, a gift or a reward: the type is only sent "
+        "while an offer is filled in below, so a push never promises what the shop does not give.",
+    )
+    offer = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What the shop gives with this message, e.g. '15 % off with code SPRING15'. "
+        "The wording can show it with {offer}. Empty the field to stop sending the type.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_offer(self) -> bool:
+        return bool(self.offer.strip())
+
+    @property
+    def may_be_sent(self) -> bool:
+        """False for a type whose wording promises an offer while none is attached."""
+        return not self.requires_offer or self.has_offer
+
+    def clean(self) -> None:
+        check_offer_wording(
+            self, [self.title_template, self.body_template, self.deep_link_template], "this type's wording"
+        )
+
+
+def check_offer_wording(notification_type: NotificationType, templates: list[str], what: str) -> None:
+    """A wording showing {offer} needs an offer to show: refuse it rather than send an empty promise."""
+    try:
+        uses_offer = any("offer" in template_placeholders(t) for t in templates)
+    except TemplateError:
+        return  # the field validators report the template itself
+    if uses_offer and not notification_type.has_offer:
+        raise ValidationError(
+            f"{what.capitalize()} shows {{offer}}, but the type '{notification_type}' has no offer: "
+            "fill in its offer first."
+        )
 
 
 class SegmentPolicy(models.Model):
@@ -116,13 +155,16 @@ class Campaign(models.Model):
     control_share = models.DecimalField(
         max_digits=4,
         decimal_places=3,
-        default=0.1,
+        default=Decimal("0.1"),  # a float 0.1 is 0.1000000000000000055…: more places than the field allows
         validators=[MinValueValidator(0), MaxValueValidator(0.5)],
         help_text="Share of the audience held back to measure uplift (0.1 = 10 %).",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,6 +180,14 @@ class Campaign(models.Model):
             raise ValidationError("The campaign must end after it starts.")
         if self.timing == self.Timing.FIXED_LOCAL_TIME and self.fixed_local_time is None:
             raise ValidationError("Choose the local time to send at.")
+        notification_type = self.notification_type if self.notification_type_id else None
+        if notification_type is not None:
+            if not notification_type.may_be_sent:
+                raise ValidationError(
+                    f"The type '{notification_type}' promises an offer and none is attached: fill in the "
+                    "type's offer first, or choose another type."
+                )
+            check_offer_wording(notification_type, [self.title_template, self.body_template], "the campaign's wording")
 
 
 class Reason(models.TextChoices):
@@ -158,6 +208,7 @@ class Reason(models.TextChoices):
     CAMPAIGN_CANCELLED = "campaign_cancelled", "The campaign was cancelled"
     CAMPAIGN_FINISHED = "campaign_finished", "The campaign has finished"
     CONTROL_GROUP = "control_group", "Control group: held back to measure uplift"
+    NO_OFFER = "no_offer", "The type promises an offer and none is attached"
     CANCELLED_BY_PERSON = "cancelled_by_person", "Cancelled by a person"
     NOTHING_TO_SAY = "nothing_to_say", "No type with something to say"
     LOW_EXPECTED_VALUE = "low_expected_value", "Expected value below the minimum"

@@ -16,10 +16,11 @@ decides, in this order:
    hours; with probability PLAN_EXPLORATION another allowed hour, chosen uniformly, so the
    send-time model keeps learning — the probability of the chosen hour is stored (`propensity`)
    for unbiased evaluation later;
-4. **what**: the recommended items that are still available and were not shown to this person in
-   the last week; the notification type among those the segment allows and the customer has not
-   muted — a cart reminder when something is still in the cart, a re-order reminder when they
-   bought before, otherwise the type they got least recently;
+4. **what**: the recommended items that are still available (and are products, not postage or
+   fees) and were not shown to this person in the last week; the notification type among those the
+   segment allows, the customer has not muted and that promise no offer the shop has not attached —
+   a cart reminder when something is still in the cart, a re-order reminder when they bought
+   before, otherwise the type they got least recently;
 5. **whether at all**: expected value = P(open) × the type's content value − the cost of one more
    push (PLAN_PUSH_COST × (1 + pushes in the last 7 days)). Below PLAN_MIN_EXPECTED_VALUE it is
    skipped: the main lever for fewer, better notifications.
@@ -40,6 +41,7 @@ import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import transaction
@@ -127,8 +129,9 @@ class Planner:
             p.segment_id: p for p in SegmentPolicy.objects.filter(is_active=True).prefetch_related("allowed_types")
         }
         # Read once: `policy.allowed_types.all()` builds a related manager on every call.
+        # A type whose wording promises an offer is never chosen automatically while none is attached.
         self.allowed_types = {
-            segment_id: [t for t in policy.allowed_types.all() if t.pk in self.types]
+            segment_id: [t for t in policy.allowed_types.all() if t.pk in self.types and self.types[t.pk].may_be_sent]
             for segment_id, policy in self.policies.items()
         }
         self.campaigns = list(
@@ -204,7 +207,11 @@ class Planner:
             if campaign_id:
                 campaign_counts[(customer_id, campaign_id)] += 1
         wanted = {entry["item_id"] for p in profiles.values() for entry in (p.top_items or [])}
-        items = dict(Item.objects.filter(external_id__in=wanted, available=True).values_list("external_id", "title"))
+        items = dict(
+            Item.objects.filter(external_id__in=wanted, available=True, recommendable=True).values_list(
+                "external_id", "title"
+            )
+        )
         contexts = [
             CustomerContext(
                 customer=customer,
@@ -275,6 +282,10 @@ class Planner:
         if campaign is not None:
             notification_type = self.types.get(campaign.notification_type_id)
             if notification_type is None or rules.is_muted(customer, notification_type.slug):
+                return None
+            if not notification_type.may_be_sent:
+                # Its offer was emptied after the campaign was approved: promise nothing, and say so.
+                self.report.skipped[Reason.NO_OFFER] += 1
                 return None
             carries = notification_type.carries_items and campaign.personalised_items
             chosen_items = fresh[: notification_type.max_items] if carries else []
@@ -545,11 +556,15 @@ def render(notification_type, campaign, item_ids, titles, segment: str) -> tuple
         "first_item_id": item_ids[0] if item_ids else "",
         "item_count": len(item_ids),
         "segment": segment,
+        "offer": notification_type.offer,
     }
+    # In a link every value is percent-encoded: an item id with a space, "/" or "?" must stay one
+    # path segment, not change where the link goes.
+    link_values = {name: quote(str(value), safe="") for name, value in values.items()}
     return (
         template_render(title_template, values),
         template_render(body_template, values),
-        template_render(notification_type.deep_link_template, values),
+        template_render(notification_type.deep_link_template, link_values),
     )
 
 

@@ -4,6 +4,7 @@ phones report."""
 import datetime as dt
 import logging
 
+from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, router, transaction
@@ -28,6 +29,7 @@ def _campaign_move(*, campaign: Campaign, to: str, allowed_from: tuple[str, ...]
     values = {"status": to, "updated_at": now}
     if to == Status.APPROVED:
         values["approved_at"] = now
+        values["approved_by"] = by
     changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed_from).update(**values) == 1
     if changed:
         for field, value in values.items():
@@ -36,8 +38,21 @@ def _campaign_move(*, campaign: Campaign, to: str, allowed_from: tuple[str, ...]
     return changed
 
 
+class ApprovalRefused(Exception):
+    """The approver may not approve this campaign; the message says why, in a marketer's words."""
+
+
 def campaign_approve(*, campaign: Campaign, by: AbstractBaseUser | None) -> bool:
-    """Draft or paused → approved: the planner starts using it within its window."""
+    """Draft or paused → approved: the planner starts using it within its window.
+
+    With CAMPAIGN_APPROVAL_BY_ANOTHER on, raises ApprovalRefused when `by` wrote the campaign (or is
+    nobody): a second person must read what goes to every phone.
+    """
+    if settings.CAMPAIGN_APPROVAL_BY_ANOTHER:
+        if by is None:
+            raise ApprovalRefused(f"'{campaign}' needs approval by a person.")
+        if campaign.created_by_id is not None and by.pk == campaign.created_by_id:
+            raise ApprovalRefused(f"'{campaign}' was written by you: someone else must approve it.")
     return _campaign_move(campaign=campaign, to=Status.APPROVED, allowed_from=(Status.DRAFT, Status.PAUSED), by=by)
 
 
@@ -45,6 +60,18 @@ def campaign_pause(*, campaign: Campaign, by: AbstractBaseUser | None) -> bool:
     """Approved → paused. Notifications already planned stay planned; the sender must check the
     campaign's status again at send time."""
     return _campaign_move(campaign=campaign, to=Status.PAUSED, allowed_from=(Status.APPROVED,), by=by)
+
+
+def campaign_edited(*, campaign: Campaign) -> bool:
+    """Called before an edit of a campaign is saved. With CAMPAIGN_APPROVAL_BY_ANOTHER on, an approved
+    or paused campaign goes back to draft (the planner and the sender stop using it) so that what was
+    changed is approved again. Returns True when it did."""
+    if not settings.CAMPAIGN_APPROVAL_BY_ANOTHER or campaign.status not in (Status.APPROVED, Status.PAUSED):
+        return False
+    campaign.status = Status.DRAFT
+    campaign.approved_at = None
+    campaign.approved_by = None
+    return True
 
 
 @transaction.atomic

@@ -20,8 +20,15 @@ PLACEHOLDERS = {
     "first_item_id": "the id of the first recommended product (for deep links)",
     "item_count": "how many products the notification shows",
     "segment": "the customer's segment",
+    "offer": "the offer attached to the type (a discount code, a gift)",
 }
-SAMPLE_VALUES = {"first_item": "Trail running shoes", "first_item_id": "12345", "item_count": 3, "segment": "Champions"}
+SAMPLE_VALUES = {
+    "first_item": "Trail running shoes",
+    "first_item_id": "12345",
+    "item_count": 3,
+    "segment": "Champions",
+    "offer": "15 % off with code SPRING15",
+}
 PLACEHOLDER_HELP = "Placeholders: " + ", ".join("{" + n + "}" for n in PLACEHOLDERS) + ". Write {{ or }} for a brace."
 
 
@@ -53,6 +60,11 @@ def _parts(template: str) -> list[tuple[str, str | None]]:
 def template_check(template: str) -> None:
     """Raises TemplateError if `template` cannot be filled in."""
     _parts(template or "")
+
+
+def template_placeholders(template: str) -> set[str]:
+    """The placeholder names `template` uses; TemplateError if it cannot be filled in."""
+    return {name for _, name in _parts(template or "") if name is not None}
 
 
 def template_render(template: str, values: Mapping[str, object]) -> str:

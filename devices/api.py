@@ -1,9 +1,12 @@
 """Customers (server API) and devices (mobile API). Each view: validate, call one service, answer.
 The preferences endpoint is in ``campaigns.api``: muted types are notification types, which campaigns owns."""
 
+import base64
+import binascii
 import json
 import re
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -12,6 +15,8 @@ from rest_framework.response import Response
 from devices import services
 from devices.api_base import MobileApi, ServerApi
 from devices.models import EXTERNAL_ID_LENGTH, Customer, Device, Platform, available_timezones
+from optimus_site import netguard
+from optimus_site.api.json_limits import MAX_FIELD_DEPTH, json_depth
 from optimus_site.api.schema import error_responses
 from optimus_site.api.serializers import StrictSerializer
 
@@ -54,6 +59,8 @@ class CustomerApi(ServerApi):
         def validate_attributes(self, value: dict) -> dict:
             if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
                 raise serializers.ValidationError(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes of JSON")
+            if json_depth(value) > MAX_FIELD_DEPTH:
+                raise serializers.ValidationError(f"must be nested at most {MAX_FIELD_DEPTH} levels deep")
             return value
 
     @extend_schema(
@@ -145,9 +152,45 @@ class DeviceOutput(serializers.ModelSerializer):
         fields = ["id", "platform", "app_version", "timezone", "created_at", "updated_at"]
 
 
+def b64url_decode(value: str, field: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+={0,2}", value):
+        raise serializers.ValidationError(f"{field} must be base64url (A–Z, a–z, 0–9, '-', '_')")
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value.rstrip("=")) % 4))
+    except (binascii.Error, ValueError):
+        raise serializers.ValidationError(f"{field} is not valid base64url") from None
+
+
 class WebPushKeys(StrictSerializer):
-    p256dh = serializers.CharField(max_length=88)
-    auth = serializers.CharField(max_length=24)
+    p256dh = serializers.CharField(
+        max_length=88, help_text="The subscription's P-256 public key: base64url of the 65-byte uncompressed point."
+    )
+    auth = serializers.CharField(max_length=24, help_text="The subscription's auth secret: base64url of 16 bytes.")
+
+    def validate_p256dh(self, value: str) -> str:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        raw = b64url_decode(value, "p256dh")
+        try:
+            if len(raw) != 65:
+                raise ValueError
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)  # on the curve, or ValueError
+        except ValueError:
+            raise serializers.ValidationError("p256dh is not a P-256 public key (65-byte uncompressed point)") from None
+        return value
+
+    def validate_auth(self, value: str) -> str:
+        if len(b64url_decode(value, "auth")) != 16:
+            raise serializers.ValidationError("auth must be 16 bytes (22 base64url characters)")
+        return value
+
+
+# What each service's tokens look like: APNs device tokens are hex (32 bytes today, up to 100);
+# FCM registration tokens are URL-safe text.
+TOKEN_PATTERNS = {
+    Platform.APNS: (re.compile(r"[0-9a-fA-F]{64,200}"), "must be the device token in hex (64 to 200 digits)"),
+    Platform.FCM: (re.compile(r"[A-Za-z0-9_:.\-]+"), "must be the FCM registration token (letters, digits, _ : . -)"),
+}
 
 
 class DevicesApi(MobileApi):
@@ -177,6 +220,14 @@ class DevicesApi(MobileApi):
                     raise serializers.ValidationError({"token": ["must be the subscription's https:// endpoint"]})
                 if "keys" not in attrs:
                     raise serializers.ValidationError({"keys": ["Web Push needs the subscription's p256dh and auth"]})
+                try:
+                    netguard.check_url(token, allowed_hosts=settings.WEBPUSH_ALLOWED_HOSTS)
+                except netguard.UnsafeDestination as exc:
+                    raise serializers.ValidationError({"token": [f"endpoint {exc}"]}) from None
+            else:
+                pattern, message = TOKEN_PATTERNS[platform]
+                if not pattern.fullmatch(token):
+                    raise serializers.ValidationError({"token": [message]})
             attrs["token"] = token
             return attrs
 

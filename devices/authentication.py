@@ -62,12 +62,14 @@ class CredentialAuthentication(authentication.BaseAuthentication):
     def lookup(self, prefix: str) -> Credential | None:
         credential = credential_cache.get(self.model, prefix)
         if credential is None:
+            # Read before the row: a change committed after this point makes the entry stale.
+            generation = credential_cache.generation(self.model, prefix) if credential_cache.enabled() else None
             # get(), not first(): first() adds an ORDER BY, a measurable cost on every API call.
             try:
                 credential = self.model.objects.get(prefix=prefix)
             except self.model.DoesNotExist:
                 return None
-            credential_cache.put(credential)
+            credential_cache.put(credential, generation)
         return credential
 
     def touch(self, credential: Credential) -> None:

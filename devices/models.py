@@ -11,7 +11,7 @@ import secrets
 import zoneinfo
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from devices import credential_cache
@@ -148,10 +148,12 @@ class CredentialQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True)
 
     def revoke(self) -> int:
-        """Revokes the still-active credentials in the set; returns how many."""
-        active = self.active()
-        credential_cache.forget(self.model, active.values_list("prefix", flat=True))
-        return active.update(revoked_at=timezone.now())
+        """Revokes the still-active credentials in the set; returns how many. When this returns, no
+        request starting afterwards is let in with them, in any process (see credential_cache)."""
+        with transaction.atomic():
+            prefixes = list(self.active().values_list("prefix", flat=True))
+            credential_cache.changed(self.model, prefixes)  # acts once the UPDATE has committed
+            return self.model.objects.filter(prefix__in=prefixes).update(revoked_at=timezone.now())
 
 
 class Credential(models.Model):

@@ -3,7 +3,7 @@
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from devices.models import ApiKey, Customer, CustomerToken, Device, Platform, push_device_model
@@ -43,11 +43,31 @@ def customer_upsert(
     raise RuntimeError(f"could not upsert customer {external_id!r}")
 
 
+ERASE_ATTEMPTS = 3
+
+
 def customer_erase(*, external_id: str) -> bool:
     """Erases a customer and everything about them (devices, tokens, events, profile,
-    notifications, deliveries, feedback) through cascading foreign keys. Idempotent."""
-    deleted, _ = Customer.objects.filter(external_id=external_id).delete()
-    return deleted > 0
+    notifications, deliveries, feedback) through cascading foreign keys. Idempotent.
+
+    The customer's row is locked first: a write that refers to them (an event, a device, a token)
+    needs a shared lock on that row, so none can slip in between the cascade's deletes and the
+    customer's own — the erasure wins, and the racing write then fails as "customer gone" (the API
+    answers 401/404). A deadlock with such a write is retried."""
+    for attempt in range(1, ERASE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                pks = list(
+                    Customer.objects.select_for_update().filter(external_id=external_id).values_list("pk", flat=True)
+                )
+                if not pks:
+                    return False
+                Customer.objects.filter(pk__in=pks).delete()
+                return True
+        except OperationalError as exc:
+            if exc.args[0] not in (1213, 1205) or attempt == ERASE_ATTEMPTS:
+                raise
+    return False
 
 
 @transaction.atomic

@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from optimus_site import netguard
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -58,6 +60,13 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
 OPTIMUS_ENV = env_choice("OPTIMUS_ENV", "development", ("development", "test", "production"))
 IS_PRODUCTION = OPTIMUS_ENV == "production"
 
@@ -80,6 +89,7 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG
 if IS_PRODUCTION and not ALLOWED_HOSTS:
     # Without it Django answers 400 to every request; better to say so at start.
     raise ImproperlyConfigured("OPTIMUS_ENV=production needs ALLOWED_HOSTS (comma-separated host names)")
+CSRF_FAILURE_VIEW = "optimus_site.api.errors.csrf_failure"
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
@@ -103,6 +113,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collectstatic's files (admin CSS, Swagger UI) from the app itself, with DEBUG off too:
+    # the documented gunicorn setup needs no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "optimus_site.api.middleware.ChunkedApiBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -177,6 +191,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies and far-future caching of hashed names; plain names in development and
+    # tests, where collectstatic has not run.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG and OPTIMUS_ENV != "test"
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
 # Trained model artifacts live here (one file per model version).
 MODEL_ARTIFACT_DIR = Path(os.environ.get("MODEL_ARTIFACT_DIR") or MEDIA_ROOT / "models")
@@ -189,6 +213,9 @@ if IS_PRODUCTION:
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# `check --deploy` asks for HSTS preload; submitting a domain to the browsers' preload list is the
+# domain owner's decision (hard to undo, and it covers every subdomain), not a default we can take.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Trust X-Forwarded-Proto only when a proxy we control sets it (otherwise clients could forge it).
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
@@ -235,6 +262,9 @@ PLAN_CONTROL_SHARE = env_float("PLAN_CONTROL_SHARE", 0.05, 0.0, 0.5)
 # value (P(open) × content value − that cost) worth a notification.
 PLAN_PUSH_COST = env_float("PLAN_PUSH_COST", 0.005, 0.0, 1.0)
 PLAN_MIN_EXPECTED_VALUE = env_float("PLAN_MIN_EXPECTED_VALUE", 0.0, -1.0, 1.0)
+# Four eyes: a campaign may only be approved by someone other than its author, and editing an
+# approved or paused campaign sends it back to draft (to be approved again).
+CAMPAIGN_APPROVAL_BY_ANOTHER = env_bool("CAMPAIGN_APPROVAL_BY_ANOTHER", False)
 # Deliveries that failed transiently are retried with exponential backoff and jitter, this many times:
 # the n-th retry waits between half and all of BASE × 2^(n-1) seconds, at most MAX (a provider's
 # Retry-After, when it sends one, is used instead, also capped at MAX).
@@ -255,6 +285,15 @@ FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID", "")
 FCM_CREDENTIALS_FILE = os.environ.get("FCM_CREDENTIALS_FILE", "")
 # The log backend also appends one JSON line per message here (empty: only the logger).
 PUSH_LOG_FILE = os.environ.get("PUSH_LOG_FILE", "")
+
+# Web Push endpoints are URLs an app user chooses: only https endpoints of these push services
+# (comma-separated; "*.example.com" for subdomains; "*" for any public host) are accepted and sent
+# to, and the sender connects only to public addresses, without following redirects
+# (optimus_site/netguard.py).
+WEBPUSH_ALLOWED_HOSTS = env_list("WEBPUSH_ALLOWED_HOSTS", list(netguard.DEFAULT_PUSH_HOSTS))
+# Tests only (a loopback push service): lifts the address and scheme checks. Not read from the
+# environment, so no deployment can turn it on by accident.
+WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = False
 
 PUSH_NOTIFICATIONS_SETTINGS = {
     # Devices belong to customers, not to Django staff users (see README, "Architecture").

@@ -53,4 +53,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
 ]
 
+handler400 = "optimus_site.api.errors.bad_request_or_page"
+handler403 = "optimus_site.api.errors.forbidden_or_page"
 handler500 = "optimus_site.api.errors.server_error_or_page"

@@ -72,8 +72,8 @@ class AvailabilityFilter(ChoiceFilter):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ("external_id", "title", "category", "price", "available", "updated_at")
-    list_filter = (AvailabilityFilter,)
+    list_display = ("external_id", "title", "category", "price", "available", "recommendable", "updated_at")
+    list_filter = (AvailabilityFilter, "recommendable")
     list_select_related = ("category",)
     search_fields = ("=external_id", "title")
     search_help_text = "Exact product id, or words in the title."
@@ -87,6 +87,7 @@ class ItemAdmin(admin.ModelAdmin):
         "title": "title",
         "price": "price",
         "available": "available",
+        "recommendable": "recommendable",
         "category__external_id": "category_id",
         "category__name": "category",
         "url": "url",

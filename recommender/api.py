@@ -59,6 +59,12 @@ class ItemDoc(serializers.Serializer):
     category = serializers.CharField(max_length=64, help_text="Category id; unknown categories are created.")
     parent_category = serializers.CharField(required=False, allow_null=True, max_length=64)
     available = serializers.BooleanField(help_text="Unavailable items are never recommended.")
+    recommendable = serializers.BooleanField(
+        required=False,
+        help_text="false for lines that are not products (postage, fees, gift wrapping): never recommended. "
+        "Left out: a new item is recommendable unless its id or title looks like such a charge; an existing "
+        "item keeps its setting.",
+    )
     url = serializers.URLField(required=False, allow_blank=True)
     image_url = serializers.URLField(required=False, allow_blank=True)
 

@@ -22,6 +22,7 @@ from devices.models import EXTERNAL_ID_LENGTH
 from devices.services import customers_ensure
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.models import Category, Event, EventSource, EventType, Item
+from recommender.non_products import looks_like_non_product
 from recommender.rows import RowError, parse_money
 from recommender.services import EVENT_COLUMNS, categories_ensure, items_ensure
 
@@ -339,7 +340,9 @@ class Importer:
 
     def import_items(self, path: str | Path) -> ImportReport:
         """items.csv: `itemid,title,price` and optionally `category`/`categoryid`, `available`,
-        `url`, `image_url`. Existing items are updated; other columns are ignored."""
+        `recommendable`, `stockcode`, `url`, `image_url`. Existing items are updated; other columns
+        are ignored. Without a `recommendable` column, an item whose title is set for the first time
+        is marked not recommendable when its stock code or title looks like postage or a fee."""
         report = ImportReport()
         rows: dict[str, dict] = {}
         for line, row in read_rows(path, ("itemid",), self.progress):
@@ -355,6 +358,11 @@ class Importer:
                     values["price"] = parse_money(row["price"], "price")
                 if row.get("available", "").strip():
                     values["available"] = parse_bool(row["available"], "available")
+                if row.get("recommendable", "").strip():
+                    values["recommendable"] = parse_bool(row["recommendable"], "recommendable")
+                elif "title" in values:
+                    code = (row.get("stockcode") or "").strip() or external_id
+                    values[DETECTED] = not looks_like_non_product(code, values["title"])
                 category = (row.get("categoryid") or row.get("category") or "").strip()
                 if category:
                     values["category"] = parse_external_id(category, "category", max_length=64)
@@ -417,7 +425,11 @@ class Importer:
                 changed, fields = [], set()
                 for item in Item.objects.filter(external_id__in=block.keys()):
                     dirty = False
-                    for name, value in block[item.external_id].items():
+                    values = dict(block[item.external_id])
+                    detected = values.pop(DETECTED, None)
+                    if detected is not None and not item.title:
+                        values["recommendable"] = detected  # the first title we learn: the default guess
+                    for name, value in values.items():
                         attr, value = ("category_id", self.categories[value]) if name == "category" else (name, value)
                         if getattr(item, attr) != value:
                             setattr(item, attr, value)
@@ -430,6 +442,10 @@ class Importer:
                 if changed:
                     Item.objects.bulk_update(changed, sorted(fields), batch_size=1000)
         report.added = report.items_created
+
+
+# In a row of import_items: the recommendable guess from the title, applied only to an item without one yet.
+DETECTED = "__recommendable_detected__"
 
 
 def parse_bool(value: str, column: str) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from devices.models import EXTERNAL_ID_LENGTH
+from optimus_site.api.json_limits import MAX_FIELD_DEPTH, json_depth
 from optimus_site.api.serializers import parse_client_time
 from recommender.models import EventType
 from recommender.rows import MAX_AMOUNT, MAX_PRICE, RowError, parse_money
@@ -22,7 +23,9 @@ EVENT_TYPES = {t.value for t in EventType}
 MAX_CONTEXT_BYTES = 2048
 MOBILE_EVENT_FIELDS = {"event_id", "type", "item_id", "amount", "at", "context"}
 SERVER_EVENT_FIELDS = {"event_id", "customer_id", "type", "item_id", "amount", "at"}
-ITEM_FIELDS = {"external_id", "title", "price", "category", "parent_category", "available", "url", "image_url"}
+ITEM_FIELDS = {
+    "external_id", "title", "price", "category", "parent_category", "available", "recommendable", "url", "image_url",
+}  # fmt: skip
 REQUIRED_ITEM_FIELDS = ("external_id", "title", "price", "category", "available")
 
 
@@ -45,6 +48,7 @@ class ApiItem:
     category: str
     parent_category: str | None
     available: bool
+    recommendable: bool | None  # None: not said; new items get the non-product detection, others keep theirs
     url: str
     image_url: str
 
@@ -106,6 +110,8 @@ def parse_event(row: object, *, server: bool) -> ApiEvent:
     context = row.get("context")
     if context is not None and (not isinstance(context, dict) or len(json.dumps(context)) > MAX_CONTEXT_BYTES):
         raise RowError(f"context must be a JSON object of at most {MAX_CONTEXT_BYTES} bytes")
+    if context is not None and json_depth(context) > MAX_FIELD_DEPTH:
+        raise RowError(f"context must be nested at most {MAX_FIELD_DEPTH} levels deep")
     customer = external_id(row["customer_id"], "customer_id") if server else None
 
     event_id = row.get("event_id")
@@ -133,6 +139,9 @@ def parse_item(row: object) -> ApiItem:
     available = row["available"]
     if not isinstance(available, bool):
         raise RowError("available must be true or false")
+    recommendable = row.get("recommendable")
+    if recommendable is not None and not isinstance(recommendable, bool):
+        raise RowError("recommendable must be true or false")
     parent = row.get("parent_category")
     urls = {}
     for name in ("url", "image_url"):
@@ -147,5 +156,6 @@ def parse_item(row: object) -> ApiItem:
         category=external_id(row["category"], "category", max_length=64),
         parent_category=None if parent is None else external_id(parent, "parent_category", max_length=64),
         available=available,
+        recommendable=recommendable,
         **urls,
     )

@@ -27,6 +27,11 @@ class Item(models.Model):
     title = models.CharField(max_length=300, blank=True)
     price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     available = models.BooleanField(default=True, help_text="Unavailable items are never recommended.")
+    recommendable = models.BooleanField(
+        default=True,
+        help_text="Off for lines that are not products (postage, fees, gift wrap): never recommended, whatever "
+        "people buy. Detected from the id and title when the shop does not say.",
+    )
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
     url = models.URLField(max_length=500, blank=True)
     image_url = models.URLField(max_length=500, blank=True)

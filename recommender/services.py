@@ -10,6 +10,7 @@ from devices.services import customers_ensure
 from optimus_site.bulk import BatchResult, ensure_external_ids, insert_ignoring_duplicates
 from recommender.ingest import ApiEvent, ApiItem
 from recommender.models import Category, Event, Item
+from recommender.non_products import looks_like_non_product
 
 EVENT_COLUMNS = [
     "event_id", "customer", "item", "type", "amount", "transaction_id",
@@ -59,7 +60,7 @@ def events_record(
     received_at = dt.datetime.now(tz=dt.UTC)
     # Ignoring duplicates: a concurrent retry of the same batch may have stored some rows
     # between our SELECT and this INSERT; they stay stored once, which is all a retry needs.
-    insert_ignoring_duplicates(
+    inserted = insert_ignoring_duplicates(
         Event,
         EVENT_COLUMNS,
         [
@@ -78,6 +79,10 @@ def events_record(
             for _, e in fresh.values()
         ],
     )
+    if customer is not None and inserted < len(fresh) and not Customer.objects.filter(pk=customer.pk).exists():
+        # Erased while this batch waited on their row: MySQL's IGNORE dropped the rows quietly.
+        # Say so rather than "accepted" (the API answers 401: the app's token went with them).
+        raise Customer.DoesNotExist(f"customer {customer.pk} was erased")
     for index, _ in fresh.values():
         result.accept(index)
 
@@ -85,7 +90,9 @@ def events_record(
 @transaction.atomic
 def items_upsert(*, items: dict[int, ApiItem], result: BatchResult) -> None:
     """Creates or updates catalog items (index in the batch → item). Unknown categories are
-    created; a row that changes nothing counts as a duplicate."""
+    created; a row that changes nothing counts as a duplicate. A row without `recommendable`
+    creates an item recommendable unless it looks like postage or a fee, and leaves an existing
+    item's flag as it is (so a correction made in the admin survives the next catalog sync)."""
     if not items:
         return
     categories: dict[str, int] = {}
@@ -101,7 +108,7 @@ def items_upsert(*, items: dict[int, ApiItem], result: BatchResult) -> None:
             category.save(update_fields=["parent"])
 
     existing = {i.external_id: i for i in Item.objects.filter(external_id__in={i.external_id for i in items.values()})}
-    fields = ["title", "price", "available", "category_id", "url", "image_url"]
+    fields = ["title", "price", "available", "recommendable", "category_id", "url", "image_url"]
     now = dt.datetime.now(tz=dt.UTC)
     to_create, to_update = [], []
     for index, row in items.items():
@@ -114,6 +121,10 @@ def items_upsert(*, items: dict[int, ApiItem], result: BatchResult) -> None:
             "image_url": row.image_url,
         }
         item = existing.get(row.external_id)
+        if row.recommendable is not None:
+            values["recommendable"] = row.recommendable
+        elif item is None:
+            values["recommendable"] = not looks_like_non_product(row.external_id, row.title)
         if item is None:
             to_create.append(Item(external_id=row.external_id, **values))
             result.accept(index)

@@ -121,9 +121,12 @@ def customer_frame() -> pd.DataFrame:
 
 def item_catalog() -> ItemCatalog:
     items = pd.DataFrame.from_records(
-        list(Item.objects.values_list("pk", "category_id", "price", "available")),
-        columns=["item", "category", "price", "available"],
+        list(Item.objects.values_list("pk", "category_id", "price", "available", "recommendable")),
+        columns=["item", "category", "price", "available", "recommendable"],
     )
+    # The model's "available" is "may be recommended": postage and fees stay in the purchase data
+    # (they tell who buys) but never come out as a recommendation.
+    items["available"] = items["available"].astype(bool) & items.pop("recommendable").astype(bool)
     items["price"] = pd.to_numeric(items["price"].astype(float), errors="coerce")
     parents = dict(Category.objects.filter(parent__isnull=False).values_list("pk", "parent_id"))
     return ItemCatalog.from_frame(items, parents=parents)

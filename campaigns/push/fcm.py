@@ -98,24 +98,58 @@ class FcmBackend(PushBackend):
         read_environment_once(session, base_url)
 
     def _send(self, messages: list[PushMessage]) -> list[PushResult]:
-        from firebase_admin import exceptions, messaging
+        from firebase_admin import exceptions
 
         results = []
         for chunk in chunks(messages, BATCH_SIZE):
+            built, failed = [], {}
+            for m in chunk:
+                try:
+                    built.append((m, self._fcm_message(m)))
+                except Exception as exc:  # a message the SDK cannot express: it fails alone
+                    failed[m.delivery_id] = PushResult.unexpected(m, exc)
             try:
-                batch = messaging.send_each([self._fcm_message(m) for m in chunk], app=self._app)
+                answers = self._send_each(built)
             except exceptions.UnknownError as exc:
                 # The batch as a whole failed before or around the HTTP calls (e.g. no thread could
                 # start, or credentials could not be refreshed): nothing is known to have been sent.
                 logger.exception("FCM send_each failed for a batch of %d", len(chunk))
-                results.extend(PushResult.failure(m, Outcome.TRANSIENT, "UNKNOWN", str(exc)) for m in chunk)
-                continue
-            for m, response in zip(chunk, batch.responses, strict=True):
-                if response.success:
-                    results.append(PushResult.success(m, response.message_id))
-                else:
-                    results.append(classify_fcm_error(m, response.exception))
+                answers = {
+                    m.delivery_id: PushResult.failure(m, Outcome.TRANSIENT, "UNKNOWN", str(exc)) for m, _ in built
+                }
+            results.extend(failed.get(m.delivery_id) or answers[m.delivery_id] for m in chunk)
         return results
+
+    def _send_each(self, built: list) -> dict:
+        """{delivery id: result} for (message, FCM message) pairs, in one send_each call. If the SDK
+        raises something unforeseen for the batch, each message is tried alone, so one message that
+        makes it raise fails alone (permanent) and the others are still sent."""
+        from firebase_admin import exceptions, messaging
+
+        if not built:
+            return {}
+        try:
+            batch = messaging.send_each([fcm for _, fcm in built], app=self._app)
+        except exceptions.UnknownError:
+            raise
+        except Exception as exc:
+            if len(built) == 1:
+                return {built[0][0].delivery_id: PushResult.unexpected(built[0][0], exc)}
+            logger.exception("FCM send_each raised for a batch of %d; sending them one by one", len(built))
+            answers = {}
+            for m, fcm in built:
+                try:
+                    answers |= self._send_each([(m, fcm)])
+                except exceptions.UnknownError as unknown:
+                    answers[m.delivery_id] = PushResult.failure(m, Outcome.TRANSIENT, "UNKNOWN", str(unknown))
+            return answers
+        answers = {}
+        for (m, _), response in zip(built, batch.responses, strict=True):
+            if response.success:
+                answers[m.delivery_id] = PushResult.success(m, response.message_id)
+            else:
+                answers[m.delivery_id] = classify_fcm_error(m, response.exception)
+        return answers
 
     @staticmethod
     def _fcm_message(m: PushMessage):

@@ -32,8 +32,13 @@ class LogBackend(PushBackend):
         records, results = [], []
         for m in messages:
             provider_message_id = f"log-{uuid.uuid4().hex}"
-            record = {"at": at, "provider_message_id": provider_message_id, **dataclasses.asdict(m)}
-            records.append(record)
+            try:
+                record = {"at": at, "provider_message_id": provider_message_id, **dataclasses.asdict(m)}
+                line = json.dumps(record, ensure_ascii=False) + "\n"
+            except Exception as exc:  # e.g. a payload JSON cannot hold: this message alone fails
+                results.append(PushResult.unexpected(m, exc))
+                continue
+            records.append((record, line))
             results.append(PushResult.success(m, provider_message_id))
             logger.info(
                 "push (log backend) delivery=%s %s token=%s…: %r %s",
@@ -43,9 +48,9 @@ class LogBackend(PushBackend):
                 m.title,
                 m.data,
             )
-        outbox.extend(records)
+        outbox.extend(record for record, _ in records)
         if self.log_file:
-            lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            lines = "".join(line for _, line in records)
             # One write per batch under a lock: lines from concurrent threads never interleave.
             with _file_lock, open(self.log_file, "a", encoding="utf-8") as f:
                 f.write(lines)

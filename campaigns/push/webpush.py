@@ -9,9 +9,11 @@ endpoint not starting with https:// into its legacy WP_POST_URL form.
 import json
 import os
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from campaigns.push.base import Outcome, PushBackend, PushMessage, PushResult, parse_retry_after
+from optimus_site import netguard
 
 HTTP_TIMEOUT_SECONDS = 10
 
@@ -21,7 +23,6 @@ class WebPushBackend(PushBackend):
     platforms = frozenset({"webpush"})
 
     def __init__(self, *, vapid_private_key: str | None = None, vapid_claims: dict | None = None):
-        import requests
         from push_notifications.conf import get_manager
         from py_vapid import Vapid
 
@@ -41,7 +42,10 @@ class WebPushBackend(PushBackend):
         else:  # base64url of the raw 32-byte key or of its DER form, as `vapid --gen` prints
             self._vapid = Vapid.from_string(vapid_private_key)
         self._claims = dict(vapid_claims)
-        self._session = requests.Session()
+        # Endpoints are URLs app users chose: connect only to public addresses of the allowed push
+        # services, resolved and checked here at send time, and never follow a redirect.
+        self._allow_private = settings.WEBPUSH_ALLOW_PRIVATE_ENDPOINTS
+        self._session = netguard.pinned_session(allow_private=self._allow_private)
 
     def _send(self, messages: list[PushMessage]) -> list[PushResult]:
         import requests
@@ -51,6 +55,7 @@ class WebPushBackend(PushBackend):
         for m in messages:
             payload = {"title": m.title, "body": m.body, "tag": m.collapse_key, "data": m.data}
             try:
+                self.check_endpoint(m.token)
                 response = webpush(
                     subscription_info={
                         "endpoint": m.token,
@@ -68,6 +73,9 @@ class WebPushBackend(PushBackend):
                     timeout=HTTP_TIMEOUT_SECONDS,
                     requests_session=self._session,
                 )
+            except netguard.UnsafeDestination as exc:
+                # Registered before endpoints were checked, or a name that now resolves inward.
+                results.append(PushResult.failure(m, Outcome.PERMANENT, "unsafe_endpoint", f"endpoint {exc}"))
             except WebPushException as exc:
                 if exc.response is None:
                     # Raised before any request ("Invalid p256dh key specified"): the subscription's
@@ -86,6 +94,11 @@ class WebPushBackend(PushBackend):
                 # Push services name the stored message in Location (RFC 8030 §5).
                 results.append(PushResult.success(m, response.headers.get("Location", "")))
         return results
+
+    def check_endpoint(self, endpoint: str) -> None:
+        if self._allow_private:  # tests against a loopback push service
+            return
+        netguard.check_url(endpoint, allowed_hosts=settings.WEBPUSH_ALLOWED_HOSTS)
 
 
 def classify_webpush_error(message: PushMessage, status: int, retry_after: str | None, text: str) -> PushResult:

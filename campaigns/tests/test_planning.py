@@ -191,6 +191,8 @@ def test_low_expected_value_sends_are_skipped(catalog, quiet_planner):
 def test_a_campaign_at_a_fixed_local_time_goes_through_the_same_caps(catalog, quiet_planner, alice):
     from campaigns.models import NotificationType
 
+    # "The sale is on" promises a sale: the shop attaches what it gives (issue 17, item 15).
+    NotificationType.objects.filter(slug="sale-promotions").update(offer="20 % off everything")
     campaign = Campaign.objects.create(
         name="Spring sale",
         notification_type=NotificationType.objects.get(slug="sale-promotions"),

@@ -397,7 +397,9 @@ class PushService:
 
 
 @pytest.fixture
-def push_services():
+def push_services(settings):
+    # Loopback http push services: only tests may lift the public-https-only rule (netguard).
+    settings.WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = True
     services = [PushService(), PushService()]  # two origins: each must get its own VAPID audience
     yield services
     for service in services:

@@ -156,7 +156,8 @@ def test_a_campaign_with_a_bad_wording_in_the_database_leaves_its_audience_to_th
     _, customers = two_segments
     campaign = Campaign.objects.create(
         name="Broken sale",
-        notification_type=NotificationType.objects.get(slug="sale-promotions"),
+        # Not "sale-promotions": it promises a sale, so without an offer it is skipped before rendering.
+        notification_type=NotificationType.objects.get(slug="new-product-offerings"),
         starts_at=NOW,
         ends_at=NOW + dt.timedelta(days=2),
         control_share=0,

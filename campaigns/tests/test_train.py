@@ -176,3 +176,18 @@ def test_the_task_runs_one_training_at_a_time(world):
         cache.delete(tasks.TRAIN_LOCK)
     version_id = tasks.train.apply(kwargs={"now": NOW.isoformat()}).get()
     assert ModelVersion.objects.get(pk=version_id).status == ModelVersion.Status.SUCCEEDED
+
+
+def test_postage_on_every_invoice_is_never_recommended(world):
+    # Issue 17, item 15: a line the shop marks as not a product is a strong purchase signal (it is on
+    # every invoice) that must never come out as a recommendation, nor as a "bought with" neighbour.
+    postage = Item.objects.create(external_id="postage", title="POSTAGE", price="3.00", recommendable=False)
+    Event.objects.bulk_create(
+        Event(event_id=str(uuid.uuid4()), customer=customer, item=postage, type=EventType.TRANSACTION,
+              amount="3.00", occurred_at=NOW - dt.timedelta(days=1 + n % 20))
+        for n, (customer, _, _, _) in enumerate(world["customers"])
+    )  # fmt: skip
+    run_train()
+    for profile in CustomerProfile.objects.all():
+        assert "postage" not in {entry["item_id"] for entry in profile.top_items}
+    assert CustomerProfile.objects.filter(customer=world["newcomer"]).get().top_items  # cold start still gets items

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from campaigns.models import Feedback, Notification
 from devices.models import ApiKey, Customer, CustomerToken, Device
+from devices.tests.test_push_destinations import browser_keys
 from recommender.models import CustomerProfile, Event
 from tests.api import API, assert_error, client_with, now_iso, sent_notification
 from tests.factories import CustomerFactory, CustomerProfileFactory, ItemFactory
@@ -173,7 +174,15 @@ def test_device_registration_is_idempotent_per_token_and_follows_a_new_owner(ana
         ({"platform": "blackberry", "token": "t"}, "platform"),
         ({"platform": "apns", "token": "a" * 201}, "token"),
         ({"platform": "webpush", "token": "https://push.example/abc"}, "keys"),
-        ({"platform": "webpush", "token": "http://insecure", "keys": {"p256dh": "k", "auth": "a"}}, "token"),
+        # Real keys: made-up ones are refused first since issue 17, and this case is about the scheme.
+        (
+            {
+                "platform": "webpush",
+                "token": "http://insecure",
+                "keys": dict(zip(("p256dh", "auth"), browser_keys(), strict=True)),
+            },
+            "token",
+        ),
         ({"platform": "fcm", "token": "t", "timezone": "Nowhere/Land"}, "timezone"),
         ({"platform": "fcm"}, "token"),
     ],
@@ -185,15 +194,17 @@ def test_device_registration_validation(ana, body, field):
 
 @pytest.mark.django_db
 def test_webpush_device_registration(ana):
+    # A real subscription: a known push service and a P-256 key (issue 17 refuses made-up ones).
+    p256dh, auth = browser_keys()
     body = {
         "platform": "webpush",
-        "token": "https://push.example/sub/1",
-        "keys": {"p256dh": "p" * 87, "auth": "a" * 22},
+        "token": "https://fcm.googleapis.com/fcm/send/sub-1",
+        "keys": {"p256dh": p256dh, "auth": auth},
     }
     assert ana.post(f"{API}/devices", body, format="json").status_code == 201
     from push_notifications.models import WebPushDevice
 
-    assert WebPushDevice.objects.get().p256dh == "p" * 87
+    assert WebPushDevice.objects.get().p256dh == p256dh
 
 
 @pytest.mark.django_db

@@ -1,13 +1,16 @@
 """With a shared cache (CACHE_URL=redis://…), credentials are served from Redis — and every way
 of revoking or deleting one still stops it on the very next request."""
 
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from campaigns.models import Notification
+from devices import credential_cache
 from devices.models import ApiKey, CustomerToken
 from devices.services import api_key_create, customer_token_mint
 from tests.factories import CustomerFactory, NotificationFactory
@@ -103,3 +106,108 @@ def test_a_revoked_api_key_stops_at_once(db, shared_cache):
         assert backend.post(f"{API}/items/bulk", {"items": []}, format="json").status_code == 200
     ApiKey.objects.all().revoke()
     assert backend.post(f"{API}/items/bulk", {"items": []}, format="json").status_code == 401
+
+
+# --- Under concurrency (issue 17, item 1) ---------------------------------------------------------
+
+
+def revoke_token_by_api(key: str, customer_id: str) -> None:
+    assert client_with(f"Api-Key {key}").delete(f"{API}/customers/{customer_id}/token").status_code in (200, 204)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("credential", "revoke"),
+    [
+        pytest.param("token", lambda key, c: revoke_token_by_api(key, c.external_id), id="token, server API"),
+        pytest.param("token", lambda key, c: CustomerToken.objects.filter(customer=c).revoke(), id="token, admin"),
+        pytest.param("token", lambda key, c: CustomerToken.objects.filter(customer=c).delete(), id="token deleted"),
+        pytest.param("key", lambda key, c: ApiKey.objects.filter(name="racing").revoke(), id="API key, admin"),
+    ],
+)
+def test_a_request_racing_a_revocation_cannot_put_the_old_row_back(shared_cache, monkeypatch, credential, revoke):
+    """A request reads the still-active row from the database; the revocation commits and returns;
+    only then does the request write what it read to the cache. The next request must be refused."""
+    customer = CustomerFactory(external_id="racer")
+    _, token = customer_token_mint(customer=customer)
+    _, racing_key = api_key_create(name="racing")
+    _, admin_key = api_key_create(name="operator")
+    # Used a moment ago: the racing request does not stamp last_used_at (which would drop the entry).
+    CustomerToken.objects.update(last_used_at=timezone.now())
+    ApiKey.objects.update(last_used_at=timezone.now())
+    header, url = (
+        (f"Bearer {token}", f"{API}/devices")
+        if credential == "token"
+        else (f"Api-Key {racing_key}", f"{API}/items/bulk")
+    )
+
+    in_the_gap, go_on = threading.Event(), threading.Event()
+    real_put = credential_cache.put
+
+    def put_after_the_revocation(*args):
+        if threading.current_thread().name == "racer":
+            in_the_gap.set()
+            go_on.wait(10)
+        real_put(*args)
+
+    monkeypatch.setattr(credential_cache, "put", put_after_the_revocation)
+    statuses = []
+
+    def race() -> None:
+        try:
+            client = client_with(header)
+            response = client.get(url) if credential == "token" else client.post(url, {"items": []}, format="json")
+            statuses.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    racer = threading.Thread(target=race, name="racer")
+    racer.start()
+    try:
+        assert in_the_gap.wait(10), "the racing request never reached the cache"
+        revoke(admin_key, customer)
+    finally:
+        go_on.set()
+        racer.join(10)
+    assert statuses == [200]  # it started before the revocation: let in
+    again = client_with(header)
+    response = again.get(url) if credential == "token" else again.post(url, {"items": []}, format="json")
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_revocation_holds_for_every_request_started_after_it_under_load(shared_cache):
+    """Four threads use a token as fast as they can while it is revoked: every request that started
+    after revoke() returned is refused."""
+    customer = CustomerFactory(external_id="busy")
+    _, token = customer_token_mint(customer=customer)
+    revoked_at: list[float] = []
+    late_successes: list[float] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        import time
+
+        client = client_with(f"Bearer {token}")
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                ok = client.get(f"{API}/devices").status_code == 200
+                if ok and revoked_at and started > revoked_at[0]:
+                    late_successes.append(started)
+        finally:
+            connections.close_all()
+
+    import time
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    CustomerToken.objects.filter(customer=customer).revoke()
+    revoked_at.append(time.monotonic())
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert late_successes == []

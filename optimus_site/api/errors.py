@@ -4,8 +4,13 @@ DRF's exceptions, Django's 404 / permission errors and the JSON 404 / 500 handle
 /api/ URLs all end up here, so a client needs one parser for every failure.
 """
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, ObjectDoesNotExist, RequestDataTooBig, TooManyFieldsSent
+from django.db import IntegrityError, OperationalError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf as csrf_views
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -63,7 +68,51 @@ def flatten_fields(detail, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+# MySQL / MariaDB error numbers of a write that raced a delete: a row it refers to is gone (1452),
+# or the two waited on each other's locks (1213 deadlock, 1205 lock wait timeout).
+ROW_VANISHED = 1452
+LOCK_CONFLICTS = (1213, 1205)
+
+
+def _database_race(exc, request) -> Response | None:
+    """A request that lost a race with a deletion — typically a customer erased while their app is
+    calling — gets the answer it would have got a moment later, never a 500: 401 when its own
+    credential is gone (an erased customer's tokens go with them), 404 when what it refers to is,
+    and 409 (retry) when it only collided with another writer's locks."""
+    number = exc.args[0] if isinstance(exc, IntegrityError | OperationalError) and exc.args else None
+    vanished = isinstance(exc, ObjectDoesNotExist) or (isinstance(exc, IntegrityError) and number == ROW_VANISHED)
+    if not vanished and not (isinstance(exc, OperationalError) and number in LOCK_CONFLICTS):
+        return None
+    credential = getattr(request, "auth", None)
+    if credential is not None and hasattr(credential, "revoked_at") and not _still_valid(credential):
+        response = Response(error_body("unauthenticated", "This credential is no longer valid."), status=401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    if vanished:
+        return Response(error_body("not_found", "What this request refers to was deleted meanwhile."), status=404)
+    response = Response(error_body("conflict", "A concurrent change got in the way; retry."), status=409)
+    response["Retry-After"] = "1"
+    return response
+
+
+def _still_valid(credential) -> bool:
+    """Whether the credential — and the customer it belongs to, for an app's token — still exists,
+    unrevoked. The customer's row is read with a lock: an erasure locks it first, so one still in
+    progress is waited for rather than missed."""
+    model = type(credential)
+    with transaction.atomic():
+        owner_id = getattr(credential, "customer_id", None)
+        if owner_id is not None:
+            owner = model._meta.get_field("customer").related_model
+            if not owner.objects.select_for_update().filter(pk=owner_id).exists():
+                return False
+        return model.objects.filter(pk=credential.pk, revoked_at__isnull=True).exists()
+
+
 def api_exception_handler(exc, context) -> Response | None:
+    raced = _database_race(exc, context.get("request"))
+    if raced is not None:
+        return raced
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's handler500 answers in the same shape
@@ -86,8 +135,42 @@ def api_exception_handler(exc, context) -> Response | None:
     return response
 
 
+@csrf_exempt  # a POST to an unknown API path gets this 404, not a CSRF page
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", f"No endpoint at {request.path}."), status=404)
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request_or_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: what Django refuses before any view runs — a Host not in ALLOWED_HOSTS, a body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE, too many query parameters — in the API's shape under /api/."""
+    if not is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(error_body("too_large", "The request body is too large."), status=413)
+    if isinstance(exception, TooManyFieldsSent):
+        message = f"Too many query or form parameters (at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})."
+        return JsonResponse(error_body("too_many_parameters", message), status=400)
+    if isinstance(exception, DisallowedHost):
+        return JsonResponse(error_body("bad_host", "This host name is not served here."), status=400)
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+
+
+def forbidden_or_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse(error_body("forbidden", "You may not do this."), status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW. The API authenticates with headers, not cookies, and is exempt; this only
+    answers for paths outside its views (and keeps Django's page for the admin)."""
+    if not is_api(request):
+        return csrf_views.csrf_failure(request, reason)
+    return JsonResponse(error_body("forbidden", f"CSRF check failed: {reason}"), status=403)
 
 
 def server_error(request: HttpRequest) -> JsonResponse:

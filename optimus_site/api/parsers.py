@@ -9,6 +9,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from optimus_site.api.errors import PayloadTooLarge
+from optimus_site.api.json_limits import MAX_BODY_DEPTH, json_depth
 
 # JSON may escape half of a UTF-16 surrogate pair on its own ("\udb5b"); Python decodes that to
 # a string that cannot be encoded as UTF-8, which MySQL would reject with a server error.
@@ -39,7 +40,13 @@ class LimitedJSONParser(JSONParser):
         body = stream.read(limit + 1)
         if len(body) > limit:
             raise PayloadTooLarge(f"The request body is over the limit of {limit:,} bytes.")
-        data = super().parse(io.BytesIO(body), media_type, parser_context)
+        too_deep = ParseError(f"JSON parse error - nested deeper than {MAX_BODY_DEPTH} levels.")
+        try:
+            data = super().parse(io.BytesIO(body), media_type, parser_context)
+        except RecursionError:  # about 1,000 levels: Python's json gives up
+            raise too_deep from None
+        if json_depth(data) > MAX_BODY_DEPTH:
+            raise too_deep
         if SURROGATE_ESCAPE.search(body) and has_lone_surrogate(data):
             raise ParseError("JSON parse error - a string contains an unpaired UTF-16 surrogate (\\ud800-\\udfff).")
         return data
