@@ -152,3 +152,14 @@ def test_schema_says_request_bodies_refuse_unknown_fields(api_schema):
         "PatchedPreferencesRequest",
     ):
         assert components[name].get("additionalProperties") is False, name
+
+
+def test_schema_gives_the_locale_pattern_the_api_enforces(api_schema):
+    import re
+
+    locale = api_schema.raw_schema["components"]["schemas"]["CustomerUpsertInputRequest"]["properties"]["locale"]
+    tag, blank = locale["oneOf"]  # a language tag, or "" to clear it
+    assert blank == {"type": "string", "maxLength": 0}
+    pattern = re.compile(tag["pattern"])
+    assert all(pattern.search(tag) for tag in ("en", "de-DE", "zh_Hant_TW"))
+    assert not any(pattern.search(tag) for tag in ("e", "12", "en--GB", "en GB"))
