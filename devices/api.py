@@ -8,7 +8,7 @@ import re
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -22,6 +22,13 @@ from optimus_site.api.serializers import StrictSerializer
 
 MAX_ATTRIBUTES_BYTES = 8192
 LOCALE = re.compile(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")
+
+
+# The schema shows the pattern validate_locale enforces, so clients and the fuzzer know which strings
+# are language tags (allow_blank adds the "" alternative that clears the locale).
+@extend_schema_field({"type": "string", "maxLength": 35, "pattern": LOCALE.pattern})
+class LocaleField(serializers.CharField):
+    pass
 
 
 def validate_timezone_name(value: str) -> str:
@@ -48,7 +55,7 @@ class CustomerOutput(serializers.ModelSerializer):
 class CustomerApi(ServerApi):
     class CustomerUpsertInput(StrictSerializer):
         timezone = serializers.CharField(required=False, validators=[validate_timezone_name])
-        locale = serializers.CharField(required=False, allow_blank=True, max_length=35)
+        locale = LocaleField(required=False, allow_blank=True, max_length=35)
         attributes = serializers.DictField(required=False, help_text="Free-form JSON object, up to 8 KB.")
 
         def validate_locale(self, value: str) -> str:

@@ -1,6 +1,6 @@
 """OpenAPI pieces shared by every endpoint: the error shape, and the two security schemes."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
@@ -45,6 +45,20 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         )
         for code in codes
     }
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """StrictSerializer refuses unknown fields with a 400, so its schema says so
+    (additionalProperties: false): generated clients and the fuzzer then know the truth."""
+
+    target_class = "optimus_site.api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        if direction == "request":  # what we answer is documented field by field already
+            schema["additionalProperties"] = False
+        return schema
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
