@@ -178,8 +178,8 @@ class Planner:
         # A notification sent within the week counts against the cap even when it was due before.
         recent = Notification.objects.filter(
             Q(scheduled_for__gte=week_ago) | Q(sent_at__gt=week_ago),
+            rules.COUNTED,
             customer_id__in=pks,
-            status__in=rules.COUNTED_STATUSES,
         )
         pushes: dict[int, list[dt.datetime]] = defaultdict(list)
         shown: dict[int, set[str]] = defaultdict(set)

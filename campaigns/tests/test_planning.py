@@ -526,3 +526,21 @@ def test_customers_with_no_active_device_are_skipped_with_the_reason(catalog, qu
     assert report.planned == 1 and len(planned(reachable)) == 1
     assert planned(never_registered) == [] and planned(dead) == []
     assert report.skipped[Reason.NO_ACTIVE_DEVICE] == 2
+
+
+def test_a_held_back_decision_counts_against_the_cap_like_a_send(catalog, quiet_planner, gateway):
+    # Control and treated get the same number of decisions per person (uplift compares like with like):
+    # before, held-back rows escaped the weekly cap and the pacing, and a control person had one every day.
+    quiet_planner.PLAN_CONTROL_SHARE = 0.5
+    ids = [f"p{i}" for i in range(40)]
+    held_id = next(i for i in ids if planner.in_control_group(i, "auto", 0.5))
+    treated_id = next(i for i in ids if not planner.in_control_group(i, "auto", 0.5))
+    held, treated = with_phone(held_id, "tok-held"), with_phone(treated_id, "tok-treated")
+    for day in range(14):
+        at = NOW + dt.timedelta(days=day)
+        planner.plan(now=at)
+        dispatcher.dispatch(now=at + dt.timedelta(days=1) - dt.timedelta(minutes=31))
+    held_rows = Notification.objects.filter(customer=held, status=Notification.Status.SUPPRESSED)
+    sent = Notification.objects.filter(customer=treated, status=Notification.Status.SENT)
+    assert held_rows.count() == sent.count() <= 2 * 3  # loyal: 3 a week
+    assert not Notification.objects.filter(customer=held).exclude(status=Notification.Status.SUPPRESSED).exists()
