@@ -143,3 +143,26 @@ def test_charts_render_with_data_in_headless_chromium(live_server, alice, tmp_pa
         assert bars >= 1
     finally:
         browser.quit()
+
+
+def test_uplift_counts_people_not_notifications_and_says_too_few_to_tell(db, client, mia):
+    # Before, three pushes to one person were "3 people" and a rate was drawn from any handful.
+    c = CustomerFactory()
+    for day in range(3):
+        sent(c, DAY1 + dt.timedelta(days=day))
+    uplift = dashboard.uplift(DAY1 - dt.timedelta(days=1), DAY1 + dt.timedelta(days=7))
+    assert (uplift.treated, uplift.treated_decisions) == (1, 3)
+    assert not uplift.enough
+    client.force_login(mia)
+    page = client.get("/admin/dashboard/?days=30").content.decode()
+    assert "too few to tell" in page
+
+
+def test_wilson_interval_holds_the_rate_and_stays_within_0_and_1():
+    from campaigns.results import wilson_interval
+
+    assert wilson_interval(0, 0) is None
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and 0.25 < high < 0.35  # the normal approximation would say [0, 0]
+    low, high = wilson_interval(50, 100)
+    assert low < 0.5 < high and high - low == pytest.approx(0.19, abs=0.01)
