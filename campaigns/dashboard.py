@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Count
 from django.utils import timezone
 
-from campaigns.models import Notification
+from campaigns.models import Notification, Reason
 from campaigns.results import CONVERSION_WINDOW as CONVERSION_WINDOW  # re-exported: the page says it
 from campaigns.results import (
     Comparison,
@@ -25,6 +26,7 @@ from campaigns.results import (
     notification_results_by,
     treated_vs_control,
 )
+from recommender.models import Event, EventType
 
 Uplift = Comparison  # the dashboard's name for it
 
@@ -66,6 +68,25 @@ def per_day(start: dt.datetime, end: dt.datetime) -> list[dict]:
 def totals(start: dt.datetime, end: dt.datetime) -> Results:
     """The period's figures as one: what was sent in it and what came of it."""
     return notification_results(sent_between(start, end))
+
+
+def failures(start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """The notifications due in the period that failed, per reason (label and count), most first:
+    what was planned and could not go out (no active device, every device failed...)."""
+    rows = (
+        Notification.objects.filter(status=Notification.Status.FAILED, scheduled_for__gte=start, scheduled_for__lt=end)
+        .order_by()
+        .values("reason")
+        .annotate(count=Count("id"))
+    )
+    labels = dict(Reason.choices)
+    out = [{"reason": labels.get(r["reason"], r["reason"] or "unknown"), "count": r["count"]} for r in rows]
+    return sorted(out, key=lambda row: -row["count"])
+
+
+def purchases(start: dt.datetime, end: dt.datetime) -> int:
+    """Purchases (transaction events) in the period, by anyone."""
+    return Event.objects.filter(type=EventType.TRANSACTION, occurred_at__gte=start, occurred_at__lt=end).count()
 
 
 BREAKDOWNS = {"segment": "none", "type": "none", "campaign": "automated (no campaign)"}  # by: label of no group

@@ -28,7 +28,10 @@ def dashboard_view(request):
         "opens": period_results.opens,
         "dismissals": period_results.dismissals,
         "ctr": None if period_results.ctr is None else 100 * period_results.ctr,
+        "opt_outs": period_results.opt_outs,
+        "purchases": dashboard.purchases(start, end),
     }
+    failures = dashboard.failures(start, end)
     day_charts = [
         line_chart(
             "Sends and deliveries",
@@ -58,6 +61,8 @@ def dashboard_view(request):
         "totals": totals,
         "day_charts": [mark_safe(c) for c in day_charts],  # noqa: S308 (our own SVG, labels escaped)
         "breakdowns": breakdowns,
+        "failures": failures,
+        "failed": sum(row["count"] for row in failures),
         "uplift": uplift,
         "treated_rate": 100 * uplift.treated_rate,
         "control_rate": 100 * uplift.control_rate,

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns import dashboard
-from campaigns.models import Delivery, Feedback, Notification
+from campaigns.models import Delivery, Feedback, Notification, Reason
 from devices.models import Platform
 from recommender.models import Event, EventType, Segment
 from tests.factories import CustomerFactory, CustomerProfileFactory, ItemFactory, NotificationFactory
@@ -166,3 +166,19 @@ def test_wilson_interval_holds_the_rate_and_stays_within_0_and_1():
     assert low == 0.0 and 0.25 < high < 0.35  # the normal approximation would say [0, 0]
     low, high = wilson_interval(50, 100)
     assert low < 0.5 < high and high - low == pytest.approx(0.19, abs=0.01)
+
+
+def test_failures_opt_outs_and_purchases_are_on_the_dashboard(history, client, mia):
+    # Before, a notification that failed (no device) left no trace on the dashboard.
+    people = history
+    NotificationFactory(customer=people[5], status=Notification.Status.FAILED, scheduled_for=DAY1,
+                        reason=Reason.NO_ACTIVE_DEVICE, idempotency_key=str(uuid.uuid4()))  # fmt: skip
+    people[0].opt_out = True
+    people[0].save()
+    start, end = dashboard.period(7, until=DAY1 + dt.timedelta(days=1))
+    assert dashboard.failures(start, end) == [{"reason": "No active device", "count": 1}]
+    assert dashboard.totals(start, end).opt_outs == 1
+    assert dashboard.purchases(start, end) == 2  # the one three days later is after the period
+    client.force_login(mia)
+    page = client.get("/admin/dashboard/?days=7").content.decode()
+    assert "no active device: 1" in page and "<th>Purchases</th>" in page
