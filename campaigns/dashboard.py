@@ -6,54 +6,29 @@ COUNT in the database (the dashboard test recomputes each one independently).
   of them (sends, deliveries, opens, dismissals, CTR) is defined once, in campaigns.results;
 - uplift: people whose automated notification went out vs people held back in the control group
   (their notification was planned, then suppressed), compared on the share who bought within
-  CONVERSION_WINDOW after the planned time, with a 95 % confidence interval (normal approximation
-  of the difference of two proportions).
+  CONVERSION_WINDOW after the planned time, with Wilson intervals: campaigns.results.treated_vs_control,
+  the same function the simulation report uses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Count
 from django.utils import timezone
 
-from campaigns.models import Notification
-from campaigns.results import Results, notification_results, notification_results_by
+from campaigns.models import Notification, Reason
+from campaigns.results import CONVERSION_WINDOW as CONVERSION_WINDOW  # re-exported: the page says it
+from campaigns.results import (
+    Comparison,
+    Results,
+    notification_results,
+    notification_results_by,
+    treated_vs_control,
+)
 from recommender.models import Event, EventType
 
-CONVERSION_WINDOW = dt.timedelta(hours=24)
-CONTROL_PREFIX = "Control group"
-
-
-@dataclass(frozen=True)
-class Uplift:
-    treated: int
-    treated_converted: int
-    control: int
-    control_converted: int
-
-    @property
-    def treated_rate(self) -> float:
-        return self.treated_converted / self.treated if self.treated else 0.0
-
-    @property
-    def control_rate(self) -> float:
-        return self.control_converted / self.control if self.control else 0.0
-
-    @property
-    def difference(self) -> float:
-        return self.treated_rate - self.control_rate
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        """95 % confidence interval of the difference; None without both groups."""
-        if not self.treated or not self.control:
-            return None
-        p1, p2 = self.treated_rate, self.control_rate
-        se = math.sqrt(p1 * (1 - p1) / self.treated + p2 * (1 - p2) / self.control)
-        return (self.difference - 1.96 * se, self.difference + 1.96 * se)
+Uplift = Comparison  # the dashboard's name for it
 
 
 def period(days: int, until: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
@@ -95,6 +70,25 @@ def totals(start: dt.datetime, end: dt.datetime) -> Results:
     return notification_results(sent_between(start, end))
 
 
+def failures(start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """The notifications due in the period that failed, per reason (label and count), most first:
+    what was planned and could not go out (no active device, every device failed...)."""
+    rows = (
+        Notification.objects.filter(status=Notification.Status.FAILED, scheduled_for__gte=start, scheduled_for__lt=end)
+        .order_by()
+        .values("reason")
+        .annotate(count=Count("id"))
+    )
+    labels = dict(Reason.choices)
+    out = [{"reason": labels.get(r["reason"], r["reason"] or "unknown"), "count": r["count"]} for r in rows]
+    return sorted(out, key=lambda row: -row["count"])
+
+
+def purchases(start: dt.datetime, end: dt.datetime) -> int:
+    """Purchases (transaction events) in the period, by anyone."""
+    return Event.objects.filter(type=EventType.TRANSACTION, occurred_at__gte=start, occurred_at__lt=end).count()
+
+
 BREAKDOWNS = {"segment": "none", "type": "none", "campaign": "automated (no campaign)"}  # by: label of no group
 
 
@@ -115,22 +109,7 @@ def breakdown(start: dt.datetime, end: dt.datetime, by: str) -> list[dict]:
     return sorted(rows, key=lambda row: -row["sends"])
 
 
-def uplift(start: dt.datetime, end: dt.datetime) -> Uplift:
-    """Treated (automated and sent) vs control (held back), on buying within CONVERSION_WINDOW."""
-    automated = Notification.objects.filter(campaign__isnull=True, scheduled_for__gte=start, scheduled_for__lt=end)
-    bought = Event.objects.filter(
-        customer=OuterRef("customer"),
-        type=EventType.TRANSACTION,
-        occurred_at__gte=OuterRef("scheduled_for"),
-        occurred_at__lt=OuterRef("scheduled_for") + CONVERSION_WINDOW,
-    )
-    treated = automated.filter(status=Notification.Status.SENT).annotate(converted=Exists(bought))
-    control = automated.filter(
-        status=Notification.Status.SUPPRESSED, status_reason__startswith=CONTROL_PREFIX
-    ).annotate(converted=Exists(bought))
-    return Uplift(
-        treated=treated.count(),
-        treated_converted=treated.filter(converted=True).count(),
-        control=control.count(),
-        control_converted=control.filter(converted=True).count(),
-    )
+def uplift(start: dt.datetime, end: dt.datetime) -> Comparison:
+    """Treated (automated and sent) vs control (held back), in people, on buying within
+    CONVERSION_WINDOW: campaigns.results.treated_vs_control, as the simulation report computes it."""
+    return treated_vs_control(Notification.objects.filter(scheduled_for__gte=start, scheduled_for__lt=end))

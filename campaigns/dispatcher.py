@@ -211,8 +211,8 @@ def counted_pushes(customer_ids, *, now: dt.datetime, exclude: list[int]) -> dic
     rows = (
         Notification.objects.filter(
             Q(scheduled_for__gt=week_ago) | Q(sent_at__gt=week_ago),
+            rules.COUNTED,
             customer_id__in=customer_ids,
-            status__in=rules.COUNTED_STATUSES,
         )
         .exclude(pk__in=exclude)
         .values_list("customer_id", "status", "scheduled_for", "sent_at")

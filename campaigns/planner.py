@@ -4,8 +4,9 @@ One pass (`plan`, run hourly by beat, sharded by customer-id range) reads each c
 (written by `train`: segment, top items with reasons, hours of the week ranked best first) and
 decides, in this order:
 
-1. **who**: opted-out customers, customers without a profile or segment, and segments whose policy
-   is paused or allows no sends are skipped; a stable share (PLAN_CONTROL_SHARE, per campaign its
+1. **who**: opted-out customers, customers without a profile or segment, segments whose policy
+   is paused or allows no sends, and customers with no active device (nothing could reach them:
+   planned, they would only fail at send time) are skipped; a stable share (PLAN_CONTROL_SHARE, per campaign its
    control share) is held back as a control group — recorded as a suppressed notification, so
    uplift can be measured, never sent;
 2. **how often**: the segment's weekly cap over the rolling 7 × 24 hours before the send (what
@@ -49,6 +50,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns import rules
+from campaigns.dispatcher import active_devices
 from campaigns.models import Campaign, Notification, NotificationType, Owner, Reason, SegmentPolicy, idempotency_key
 from campaigns.templating import TemplateError, template_render
 from devices.models import Customer
@@ -179,8 +181,8 @@ class Planner:
         # A notification sent within the week counts against the cap even when it was due before.
         recent = Notification.objects.filter(
             Q(scheduled_for__gte=week_ago) | Q(sent_at__gt=week_ago),
+            rules.COUNTED,
             customer_id__in=pks,
-            status__in=rules.COUNTED_STATUSES,
         )
         pushes: dict[int, list[dt.datetime]] = defaultdict(list)
         shown: dict[int, set[str]] = defaultdict(set)
@@ -212,6 +214,7 @@ class Planner:
                 "external_id", "title"
             )
         )
+        reachable = {device.customer_id for device in active_devices(pks)}
         contexts = [
             CustomerContext(
                 customer=customer,
@@ -220,6 +223,7 @@ class Planner:
                 shown=shown[customer.pk],
                 last_type=last_type[customer.pk],
                 days_taken=days_taken[customer.pk],
+                reachable=customer.pk in reachable,
             )
             for customer in customers
         ]
@@ -259,6 +263,8 @@ class Planner:
         reason = rules.who_reason(customer, segment_id=c.segment_id, weekly_cap=weekly_cap, planning=True)
         if reason is not None:
             return skip(reason)
+        if not c.reachable:
+            return skip(Reason.NO_ACTIVE_DEVICE)
         if (
             campaign is not None
             and campaign.segments.all()
@@ -433,6 +439,7 @@ class CustomerContext:
     shown: set[str]
     last_type: dict[int, dt.datetime]
     days_taken: set[dt.date]  # local dates that have a notification already
+    reachable: bool = True  # has at least one active device
 
     @property
     def segment_id(self) -> int | None:

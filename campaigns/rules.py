@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Protocol
 
+from django.db.models import Q
+
 from campaigns.models import Campaign, Notification, Reason
 from recommender.ml.clock import HOURS_PER_WEEK, is_quiet
 
@@ -28,6 +30,10 @@ COUNTED_STATUSES = (
     Notification.Status.SENDING,
     Notification.Status.SENT,
 )
+# A control-group decision counts like a send: held back, it stands for the push the person would have
+# had, so the control group gets the same number of decisions per person under the same cap and pacing
+# as the treated, and the uplift compares like with like.
+COUNTED = Q(status__in=COUNTED_STATUSES) | Q(status=Notification.Status.SUPPRESSED, reason=Reason.CONTROL_GROUP)
 CAMPAIGN_NOT_RUNNING = {
     Campaign.Status.DRAFT: Reason.CAMPAIGN_DRAFT,
     Campaign.Status.PAUSED: Reason.CAMPAIGN_PAUSED,
@@ -121,7 +127,7 @@ def contact_reason(
 ) -> Reason | None:
     """Why `customer` may not get a notification of `notification_type` (a slug) at `at`, or None.
 
-    `pushes`: when the customer's other counted notifications (COUNTED_STATUSES) take place (`counted_at`);
+    `pushes`: when the customer's other counted notifications (COUNTED) take place (`counted_at`);
     `campaign_status`: the status of the notification's campaign, None for the planner's own;
     `planning`: the planner's question (a slot ahead) rather than the sender's (now)."""
     reason = who_reason(customer, segment_id=segment_id, weekly_cap=weekly_cap, planning=planning)

@@ -6,6 +6,7 @@ from django.utils.safestring import mark_safe
 
 from campaigns import dashboard
 from campaigns.charts import bar_chart, line_chart
+from campaigns.results import MIN_PEOPLE
 
 DAY_CHOICES = (7, 14, 28, 56, 90)
 
@@ -27,7 +28,10 @@ def dashboard_view(request):
         "opens": period_results.opens,
         "dismissals": period_results.dismissals,
         "ctr": None if period_results.ctr is None else 100 * period_results.ctr,
+        "opt_outs": period_results.opt_outs,
+        "purchases": dashboard.purchases(start, end),
     }
+    failures = dashboard.failures(start, end)
     day_charts = [
         line_chart(
             "Sends and deliveries",
@@ -57,11 +61,16 @@ def dashboard_view(request):
         "totals": totals,
         "day_charts": [mark_safe(c) for c in day_charts],  # noqa: S308 (our own SVG, labels escaped)
         "breakdowns": breakdowns,
+        "failures": failures,
+        "failed": sum(row["count"] for row in failures),
         "uplift": uplift,
         "treated_rate": 100 * uplift.treated_rate,
         "control_rate": 100 * uplift.control_rate,
+        "treated_interval": [100 * v for v in uplift.treated_interval or (0, 0)],
+        "control_interval": [100 * v for v in uplift.control_interval or (0, 0)],
         "difference": 100 * uplift.difference,
         "interval": [100 * v for v in interval] if interval else None,
+        "min_people": MIN_PEOPLE,
         "window_hours": int(dashboard.CONVERSION_WINDOW.total_seconds() // 3600),
     }
     return render(request, "admin/campaigns/dashboard.html", context)

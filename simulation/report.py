@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 
 from campaigns.charts import bar_chart, line_chart
+from campaigns.results import Comparison
 
 ORDER = ("blast", "seed", "optimus")
 SUMMARY = ("sends", "deliveries", "opens", "ctr", "dismissals", "opt_outs", "purchases", "sends_per_user_week")
@@ -51,6 +52,7 @@ def render(runs: dict[str, dict]) -> str:
         ctr_by_segment = {s: v["opens"] / v["sends"] if v["sends"] else 0.0 for s, v in seg.items()}
         segment_charts.append(bar_chart(f"{policy}: CTR by segment", ctr_by_segment, percent=True))
         segment_charts.append(bar_chart(f"{policy}: opt-outs by segment", {s: v["opt_outs"] for s, v in seg.items()}))
+    uplift_rows = "".join(uplift_row(p, r["uplift"]) for p, r in runs.items() if r.get("uplift"))
     world = f"{first['users']:,} simulated people, {first['days']} days, seed {first['seed']}"
     heads = "".join(f"<th>{escape(p)}</th>" for p in runs)
     return f"""<!doctype html>
@@ -63,7 +65,32 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}} .charts{{displa
 <b>seed</b> = the original method (mode hour, first allowed type, top item, no cap);
 <b>optimus</b> = the product (train, plan, dispatch, feedback).</p>
 <table><tr><th></th>{heads}</tr>{rows}</table>
+<h2>Treated vs control (people who bought within 24 h of a planned time; as the dashboard)</h2>
+<table><tr><th>policy</th><th>treated people</th><th>decisions</th><th>rate</th>
+<th>control people</th><th>decisions</th>
+<th>rate</th><th>uplift</th></tr>{uplift_rows}</table>
 <h2>Per day</h2><div class="charts">{"".join(charts)}</div>
 <h2>Per segment</h2><div class="charts">{"".join(segment_charts)}</div>
 </body></html>
 """
+
+
+def uplift_row(policy: str, counts: dict) -> str:
+    """One policy's treated vs control, computed by campaigns.results like the dashboard's."""
+    c = Comparison(**counts)
+
+    def rate(converted: int, people: int, interval) -> str:
+        if interval is None:
+            return "–"
+        return f"{converted / people:.1%} ({interval[0]:.1%}–{interval[1]:.1%})"
+
+    if c.enough and c.interval:
+        uplift = f"{c.difference * 100:+.2f} points ({c.interval[0] * 100:+.2f} to {c.interval[1] * 100:+.2f})"
+    else:
+        uplift = "too few to tell"
+    return (
+        f"<tr><th>{escape(policy)}</th><td>{c.treated:,}</td><td>{c.treated_decisions:,}</td>"
+        f"<td>{rate(c.treated_converted, c.treated, c.treated_interval)}</td><td>{c.control:,}</td>"
+        f"<td>{c.control_decisions:,}</td><td>{rate(c.control_converted, c.control, c.control_interval)}</td>"
+        f"<td>{escape(uplift)}</td></tr>"
+    )

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from campaigns import dispatcher, planner, services
 from campaigns.models import Delivery, Feedback, Notification, NotificationType, SegmentPolicy
-from campaigns.results import click_through_rate, notification_results, notification_results_by
+from campaigns.results import click_through_rate, notification_results, notification_results_by, treated_vs_control
 from campaigns.training import model_train
 from devices.models import Customer, Device, Platform, push_device_model
 from devices.services import preferences_update
@@ -81,6 +81,7 @@ class SimulationResult:
     purchases: int = 0
     daily: list[dict] = field(default_factory=list)
     segments: dict[str, dict] = field(default_factory=dict)
+    uplift: dict = field(default_factory=dict)  # campaigns.results.treated_vs_control, as the dashboard
     seconds: float = 0.0
 
     def as_json(self) -> dict:
@@ -100,6 +101,7 @@ class SimulationResult:
             "sends_per_user_week": round(self.sends / self.users / weeks, 4) if self.users and weeks else 0.0,
             "daily": self.daily,
             "segments": self.segments,
+            "uplift": self.uplift,
             "seconds": round(self.seconds, 1),
         }
 
@@ -216,6 +218,8 @@ class Simulation:
         for key, value in final.items():
             setattr(self.result, key, value)
         self.result.segments = self.segment_breakdown(self.start + self.days * DAY)
+        sim = Notification.objects.filter(customer__external_id__in=self.world.user_ids.tolist())
+        self.result.uplift = treated_vs_control(sim).as_dict()
         self.result.seconds = time.monotonic() - started
         return self.result
 

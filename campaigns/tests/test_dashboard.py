@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns import dashboard
-from campaigns.models import Delivery, Feedback, Notification
+from campaigns.models import Delivery, Feedback, Notification, Reason
 from devices.models import Platform
 from recommender.models import Event, EventType, Segment
 from tests.factories import CustomerFactory, CustomerProfileFactory, ItemFactory, NotificationFactory
@@ -143,3 +143,42 @@ def test_charts_render_with_data_in_headless_chromium(live_server, alice, tmp_pa
         assert bars >= 1
     finally:
         browser.quit()
+
+
+def test_uplift_counts_people_not_notifications_and_says_too_few_to_tell(db, client, mia):
+    # Before, three pushes to one person were "3 people" and a rate was drawn from any handful.
+    c = CustomerFactory()
+    for day in range(3):
+        sent(c, DAY1 + dt.timedelta(days=day))
+    uplift = dashboard.uplift(DAY1 - dt.timedelta(days=1), DAY1 + dt.timedelta(days=7))
+    assert (uplift.treated, uplift.treated_decisions) == (1, 3)
+    assert not uplift.enough
+    client.force_login(mia)
+    page = client.get("/admin/dashboard/?days=30").content.decode()
+    assert "too few to tell" in page
+
+
+def test_wilson_interval_holds_the_rate_and_stays_within_0_and_1():
+    from campaigns.results import wilson_interval
+
+    assert wilson_interval(0, 0) is None
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and 0.25 < high < 0.35  # the normal approximation would say [0, 0]
+    low, high = wilson_interval(50, 100)
+    assert low < 0.5 < high and high - low == pytest.approx(0.19, abs=0.01)
+
+
+def test_failures_opt_outs_and_purchases_are_on_the_dashboard(history, client, mia):
+    # Before, a notification that failed (no device) left no trace on the dashboard.
+    people = history
+    NotificationFactory(customer=people[5], status=Notification.Status.FAILED, scheduled_for=DAY1,
+                        reason=Reason.NO_ACTIVE_DEVICE, idempotency_key=str(uuid.uuid4()))  # fmt: skip
+    people[0].opt_out = True
+    people[0].save()
+    start, end = dashboard.period(7, until=DAY1 + dt.timedelta(days=1))
+    assert dashboard.failures(start, end) == [{"reason": "No active device", "count": 1}]
+    assert dashboard.totals(start, end).opt_outs == 1
+    assert dashboard.purchases(start, end) == 2  # the one three days later is after the period
+    client.force_login(mia)
+    page = client.get("/admin/dashboard/?days=7").content.decode()
+    assert "no active device: 1" in page and "<th>Purchases</th>" in page

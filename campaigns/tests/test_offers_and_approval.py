@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from campaigns import planner, services
 from campaigns.models import Campaign, Notification, NotificationType, Reason, SegmentPolicy
 from devices.models import Customer
+from devices.services import device_register
 from recommender.models import Segment
 from tests.factories import CustomerProfileFactory, ItemFactory, NotificationTypeFactory
 
@@ -41,6 +42,7 @@ def coupon_only_segment(db, settings):
     coupon.save()
     SegmentPolicy.objects.get(segment__slug="loyal").allowed_types.set([coupon])
     person = Customer.objects.create(external_id="loyal-1", timezone="Europe/Berlin")
+    device_register(customer=person, platform="fcm", token="tok-loyal-1")  # someone a push can reach
     CustomerProfileFactory(
         customer=person,
         segment=Segment.objects.get(slug="loyal"),

@@ -11,7 +11,7 @@ from django.db import connections
 from django.test import override_settings
 
 from campaigns import dispatcher, planner, rules
-from campaigns.models import Campaign, Delivery, Notification, SegmentPolicy
+from campaigns.models import Campaign, Delivery, Notification, Reason, SegmentPolicy
 from devices.models import Customer, Device
 from devices.services import device_register
 from recommender.models import Item, Segment
@@ -40,8 +40,12 @@ def catalog(db):
     return [ItemFactory(external_id=f"sku-{i}", title=f"Product {i}") for i in range(1, 7)]
 
 
-def customer(external_id, zone="Europe/Berlin", **fields):
-    return Customer.objects.create(external_id=external_id, timezone=zone, **fields)
+def customer(external_id, zone="Europe/Berlin", *, phone=True, **fields):
+    """A customer with one phone (the planner skips those nothing could reach), unless phone=False."""
+    c = Customer.objects.create(external_id=external_id, timezone=zone, **fields)
+    if phone:
+        device_register(customer=c, platform="fcm", token=f"tok-{external_id}")
+    return c
 
 
 @pytest.fixture
@@ -230,7 +234,7 @@ def received(gateway) -> list[dict]:
 
 
 def with_phone(external_id, token, **fields):
-    c = customer(external_id, **fields)
+    c = customer(external_id, phone=False, **fields)
     device_register(customer=c, platform="fcm", token=token)
     profile_for(c)
     return c
@@ -269,7 +273,7 @@ def test_rules_are_checked_again_at_send_time(catalog, quiet_planner, gateway):
 
 def test_dead_tokens_deactivate_the_device_and_transient_errors_are_retried_alone(catalog, quiet_planner, gateway):
     dead = with_phone("dead", "dead-1")
-    busy = customer("busy")
+    busy = customer("busy", phone=False)
     device_register(customer=busy, platform="fcm", token="ok-token")
     device_register(customer=busy, platform="fcm", token="throttle-1")
     profile_for(busy)
@@ -452,7 +456,7 @@ def test_marketers_send_now_and_cancel_from_the_admin_and_it_is_recorded(catalog
 
 
 def test_a_test_push_goes_to_the_device_right_away(db, gateway, alice, client):
-    c = customer("tester")
+    c = customer("tester", phone=False)
     device, _ = device_register(customer=c, platform="fcm", token="tok-test")
     client.force_login(alice)
     response = client.post(
@@ -511,3 +515,34 @@ def test_cleanup_removes_dead_devices_and_keeps_their_delivery_history(catalog, 
     assert services.cleanup()["devices_removed"] == 1
     assert not Device.objects.filter(customer=c).exists()
     assert Delivery.objects.filter(notification__customer=c, device__isnull=True).count() == 1
+
+
+def test_customers_with_no_active_device_are_skipped_with_the_reason(catalog, quiet_planner):
+    # Planned, they would only fail at send time: nothing could reach them.
+    reachable, never_registered, dead = customer("reachable"), customer("none", phone=False), customer("dead")
+    for c in (reachable, never_registered, dead):
+        profile_for(c)
+    device = Device.objects.get(customer=dead)
+    device.push_device_model.objects.filter(pk=device.push_device_id).update(active=False)
+    report = planner.plan(now=NOW)
+    assert report.planned == 1 and len(planned(reachable)) == 1
+    assert planned(never_registered) == [] and planned(dead) == []
+    assert report.skipped[Reason.NO_ACTIVE_DEVICE] == 2
+
+
+def test_a_held_back_decision_counts_against_the_cap_like_a_send(catalog, quiet_planner, gateway):
+    # Control and treated get the same number of decisions per person (uplift compares like with like):
+    # before, held-back rows escaped the weekly cap and the pacing, and a control person had one every day.
+    quiet_planner.PLAN_CONTROL_SHARE = 0.5
+    ids = [f"p{i}" for i in range(40)]
+    held_id = next(i for i in ids if planner.in_control_group(i, "auto", 0.5))
+    treated_id = next(i for i in ids if not planner.in_control_group(i, "auto", 0.5))
+    held, treated = with_phone(held_id, "tok-held"), with_phone(treated_id, "tok-treated")
+    for day in range(14):
+        at = NOW + dt.timedelta(days=day)
+        planner.plan(now=at)
+        dispatcher.dispatch(now=at + dt.timedelta(days=1) - dt.timedelta(minutes=31))
+    held_rows = Notification.objects.filter(customer=held, status=Notification.Status.SUPPRESSED)
+    sent = Notification.objects.filter(customer=treated, status=Notification.Status.SENT)
+    assert held_rows.count() == sent.count() <= 2 * 3  # loyal: 3 a week
+    assert not Notification.objects.filter(customer=held).exclude(status=Notification.Status.SUPPRESSED).exists()

@@ -36,7 +36,7 @@ def webpush_backend() -> WebPushBackend:
 
 
 def with_browser(external_id, endpoint, p256dh, auth):
-    c = customer(external_id)
+    c = customer(external_id, phone=False)
     device, _ = device_register(
         customer=c, platform="webpush", token=endpoint, webpush_keys={"p256dh": p256dh, "auth": auth}
     )

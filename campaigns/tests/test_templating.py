@@ -11,6 +11,7 @@ from campaigns import planner
 from campaigns.models import Campaign, Notification, NotificationType, Reason, SegmentPolicy
 from campaigns.templating import PLACEHOLDERS, TemplateError, template_render
 from devices.models import Customer
+from devices.services import device_register
 from recommender.models import Segment
 from tests.factories import CustomerProfileFactory, ItemFactory, NotificationTypeFactory
 
@@ -129,6 +130,7 @@ def two_segments(db, settings):
     customers = {}
     for name, segment in (("on-broken", "loyal"), ("elsewhere", "champions")):
         customers[name] = c = Customer.objects.create(external_id=name, timezone="Europe/Berlin")
+        device_register(customer=c, platform="fcm", token=f"tok-{name}")  # reachable: else skipped before wording
         CustomerProfileFactory(
             customer=c,
             segment=Segment.objects.get(slug=segment),

@@ -122,3 +122,19 @@ def test_refuses_a_database_with_real_customers_and_bad_arguments(tmp_path, worl
     bad.write_text(json.dumps({"no_such_parameter": 1}))
     with pytest.raises(CommandError, match="--world"):
         call_command("simulate", "--policy", "blast", "--world", str(bad), "--json", str(tmp_path / "x.json"))
+
+
+@pytest.mark.django_db
+def test_the_report_and_the_dashboard_give_the_same_treated_vs_control(tmp_path, world_file, settings):
+    # One function computes it (campaigns.results.treated_vs_control): the same run, the same numbers.
+    import datetime as dt
+
+    from campaigns import dashboard
+
+    settings.PLAN_CONTROL_SHARE = 0.3
+    result = simulate(tmp_path, world_file, "optimus", days=3, report=tmp_path / "report")
+    uplift = dashboard.uplift(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+    assert result["uplift"] == uplift.as_dict()
+    assert uplift.treated > 0 and uplift.control > 0
+    assert uplift.treated_decisions >= uplift.treated  # people, not notifications
+    assert "Treated vs control" in (tmp_path / "report" / "index.html").read_text()
