@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from devices import services
 from devices.api_base import MobileApi, ServerApi
-from devices.models import EXTERNAL_ID_LENGTH, Customer, Device, Platform, available_timezones
+from devices.models import EXTERNAL_ID_LENGTH, Customer, Device, Platform, available_timezones, customer_id_problem
 from optimus_site import netguard
 from optimus_site.api.json_limits import MAX_FIELD_DEPTH, json_depth
 from optimus_site.api.schema import error_responses
@@ -40,6 +40,8 @@ def validate_timezone_name(value: str) -> str:
 def validate_external_id(value: str) -> str:
     if not value or len(value) > EXTERNAL_ID_LENGTH:
         raise serializers.ValidationError(f"must be 1 to {EXTERNAL_ID_LENGTH} characters")
+    if problem := customer_id_problem(value):
+        raise serializers.ValidationError(problem)
     return value
 
 

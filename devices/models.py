@@ -19,6 +19,18 @@ from devices import credential_cache
 EXTERNAL_ID_LENGTH = 191  # utf8mb4 keeps an index under 767 bytes on old MySQL row formats
 
 
+def customer_id_problem(value: str) -> str | None:
+    """Why `value` cannot be a customer's external id, or None. A customer id is part of URLs
+    (/customers/{id}, /customers/{id}/token), so it may not contain "/" — the path could not address
+    it, and such a customer could never be erased; control characters (NUL included) are refused too:
+    an id no one could type or look up again."""
+    if "/" in value:
+        return 'must not contain "/" (customer ids are part of URLs)'
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "must not contain control characters"
+    return None
+
+
 def validate_timezone(value: str) -> None:
     if value not in available_timezones():
         raise ValidationError(f"{value!r} is not an IANA time zone name (for example 'Europe/London')")

@@ -45,6 +45,31 @@ def customer_upsert(
 
 ERASE_ATTEMPTS = 3
 
+ERASED_REPR = "(erased customer)"
+
+
+def admin_log_scrub(*, customer_pk: int) -> int:
+    """Blanks what the admin's history says about a customer, their devices and tokens: its
+    object_repr and change_message hold the external id and changed values. The entries stay (an
+    operator still sees that someone acted, and when) but no longer name or describe the person."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    devices = list(Device.objects.filter(customer_id=customer_pk).values_list("pk", "platform", "push_device_id"))
+    about = [(Customer, [customer_pk]), (Device, [pk for pk, _, _ in devices])]
+    about.append(
+        (CustomerToken, list(CustomerToken.objects.filter(customer_id=customer_pk).values_list("pk", flat=True)))
+    )
+    for platform in {platform for _, platform, _ in devices}:
+        about.append((push_device_model(platform), [push for _, p, push in devices if p == platform]))
+    scrubbed = 0
+    for model, pks in about:
+        if pks:
+            scrubbed += LogEntry.objects.filter(
+                content_type=ContentType.objects.get_for_model(model), object_id__in=[str(pk) for pk in pks]
+            ).update(object_repr=ERASED_REPR, change_message="")
+    return scrubbed
+
 
 def customer_erase(*, external_id: str) -> bool:
     """Erases a customer and everything about them (devices, tokens, events, profile,
@@ -62,6 +87,8 @@ def customer_erase(*, external_id: str) -> bool:
                 )
                 if not pks:
                     return False
+                for pk in pks:
+                    admin_log_scrub(customer_pk=pk)
                 Customer.objects.filter(pk__in=pks).delete()
                 return True
         except OperationalError as exc:

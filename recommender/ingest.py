@@ -13,11 +13,11 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from devices.models import EXTERNAL_ID_LENGTH
+from devices.models import EXTERNAL_ID_LENGTH, customer_id_problem
 from optimus_site.api.json_limits import MAX_FIELD_DEPTH, json_depth
 from optimus_site.api.serializers import parse_client_time
 from recommender.models import EventType
-from recommender.rows import MAX_AMOUNT, MAX_PRICE, RowError, parse_money
+from recommender.rows import MAX_AMOUNT, MAX_PRICE, RowError, item_url_check, parse_money
 
 EVENT_TYPES = {t.value for t in EventType}
 MAX_CONTEXT_BYTES = 2048
@@ -113,6 +113,8 @@ def parse_event(row: object, *, server: bool) -> ApiEvent:
     if context is not None and json_depth(context) > MAX_FIELD_DEPTH:
         raise RowError(f"context must be nested at most {MAX_FIELD_DEPTH} levels deep")
     customer = external_id(row["customer_id"], "customer_id") if server else None
+    if customer is not None and (problem := customer_id_problem(customer)):
+        raise RowError(f"customer_id {problem}")
 
     event_id = row.get("event_id")
     if server and event_id is None:
@@ -148,6 +150,7 @@ def parse_item(row: object) -> ApiItem:
         value = row.get(name) or ""
         if not isinstance(value, str) or len(value) > 500 or (value and not value.startswith(("http://", "https://"))):
             raise RowError(f"{name} must be an http(s) URL of at most 500 characters")
+        item_url_check(name, value)
         urls[name] = value
     return ApiItem(
         external_id=external_id(row["external_id"], "external_id"),

@@ -2,6 +2,8 @@
 
 from decimal import Decimal, InvalidOperation
 
+from optimus_site import netguard
+
 MAX_AMOUNT = Decimal("1e11")
 MAX_PRICE = Decimal("1e10")  # Item.price is DECIMAL(12, 2): a bigger price would be clamped or fail
 
@@ -22,3 +24,14 @@ def parse_money(text: str, name: str, *, limit: Decimal = MAX_AMOUNT) -> Decimal
     if number < 0:
         raise RowError(f"{name} {text!r} is negative (send refunds as their own rows, not negative money)")
     return number.quantize(Decimal("0.01"))
+
+
+def item_url_check(name: str, value: str) -> None:
+    """Item URLs end up in pushes and may be fetched (link previews, image proxies): http(s) only, no
+    internal address or name, no CR/LF that could split a header. From the text alone, no DNS."""
+    if not value:
+        return
+    try:
+        netguard.check_url(value, schemes=("http", "https"))
+    except netguard.UnsafeDestination as exc:
+        raise RowError(f"{name} {exc}") from None

@@ -177,3 +177,27 @@ def test_item_prices_that_do_not_fit_the_column_are_rejected_on_create_and_updat
     assert response.status_code == 200
     assert "price" in response.json()["rejected"][0]["error"]
     assert Item.objects.get(external_id="sku-2").price == Decimal("4.50")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("url", "http://127.0.0.1:8000/admin"),
+        ("url", "http://localhost/x"),
+        ("image_url", "http://169.254.169.254/latest/meta-data/"),
+        ("image_url", "http://[::1]/a.png"),
+        ("url", "https://10.0.0.1/a"),
+        ("url", "https://192.168.1.10/a"),
+        ("url", "https://shop.example/a\r\nSet-Cookie: x=1"),
+        ("image_url", "file:///etc/passwd"),
+        ("url", "javascript:alert(1)"),
+    ],
+)
+def test_item_urls_to_internal_hosts_are_rejected_per_row_and_good_rows_kept(backend, field, url):
+    good = item_row("sku-2", url="https://shop.example/p/2", image_url="https://cdn.shop.example/2.png")
+    body = backend.post(f"{API}/items/bulk", {"items": [item_row(**{field: url}), good]}, format="json").json()
+    assert body["accepted"] == 1
+    assert body["rejected"][0]["index"] == 0 and field in body["rejected"][0]["error"], body
+    assert not Item.objects.filter(external_id="sku-1").exists()
+    assert Item.objects.get(external_id="sku-2").url == "https://shop.example/p/2"
