@@ -201,6 +201,10 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Outside production whitenoise looks STATIC_ROOT up per request, so a checkout that never ran
+# collectstatic (tests, development) gets no "No directory at" warning; production scans it once
+# at startup and warns when collectstatic was forgotten.
+WHITENOISE_AUTOREFRESH = not IS_PRODUCTION
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
 # Trained model artifacts live here (one file per model version).
 MODEL_ARTIFACT_DIR = Path(os.environ.get("MODEL_ARTIFACT_DIR") or MEDIA_ROOT / "models")
@@ -210,6 +214,11 @@ if IS_PRODUCTION:
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
 
 # HTTPS hardening is opt-in: only the operator knows whether TLS ends at a proxy in front of us.
+# Admin login lockout (optimus_site.login_lockout): this many failures per username or per client
+# IP within the window lock that username / IP out until the window ends.
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
+LOGIN_LOCKOUT_WINDOW_S = env_int("LOGIN_LOCKOUT_WINDOW_S", 900)
+
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)

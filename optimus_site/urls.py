@@ -9,6 +9,10 @@ from optimus_site.api import errors
 from recommender import api as recommender_api
 
 from . import health
+from .login_lockout import LockoutAdminAuthenticationForm
+
+# The admin login refuses a username or client IP after repeated failures (see login_lockout).
+admin.site.login_form = LockoutAdminAuthenticationForm
 
 
 def endpoint(route: str, view, name: str):
