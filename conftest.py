@@ -10,6 +10,17 @@ from tests.api import client_with
 from tests.factories import CustomerFactory
 
 
+@pytest.fixture(autouse=True)
+def _forget_api_auth_failures():
+    """Every test client calls from 127.0.0.1: one test's deliberate bad credentials must not
+    throttle the next test's (devices.auth_failures counts them per IP in the cache)."""
+    from django.core.cache import cache
+
+    from devices.auth_failures import key_for_ip
+
+    cache.delete(key_for_ip("127.0.0.1"))
+
+
 @pytest.fixture
 def alice(db) -> User:
     return User.objects.create_superuser("alice", "alice@example.com", "password")

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from rest_framework import authentication, exceptions, permissions
 
-from devices import credential_cache
+from devices import auth_failures, credential_cache
 from devices.models import ApiKey, Credential, CustomerToken
 
 # Recording last use costs a write; once a minute per credential is plenty for an operator.
@@ -39,6 +39,15 @@ class CredentialAuthentication(authentication.BaseAuthentication):
     model: type[Credential]
 
     def authenticate(self, request):
+        # Failures are counted per client IP (devices.auth_failures): too many answer 429.
+        auth_failures.refuse_if_blocked(request)
+        try:
+            return self.check_credential(request)
+        except exceptions.AuthenticationFailed:
+            auth_failures.record_failure(request)
+            raise
+
+    def check_credential(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1")
         scheme, _, value = header.partition(" ")
         if scheme.lower() != self.keyword.lower():
