@@ -218,7 +218,7 @@ if IS_PRODUCTION:
 # IP within the window lock that username / IP out until the window ends.
 # Failed API authentication per client IP (devices.auth_failures): this many within the window
 # answer 429 until it ends.
-API_AUTH_FAILURES = env_int("API_AUTH_FAILURES", 20)
+API_AUTH_FAILURES = env_int("API_AUTH_FAILURES", 120)
 API_AUTH_FAILURE_WINDOW_S = env_int("API_AUTH_FAILURE_WINDOW_S", 60)
 LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
 LOGIN_LOCKOUT_WINDOW_S = env_int("LOGIN_LOCKOUT_WINDOW_S", 900)
