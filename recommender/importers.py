@@ -11,6 +11,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,12 +19,12 @@ from pathlib import Path
 
 from django.db import transaction
 
-from devices.models import EXTERNAL_ID_LENGTH
+from devices.models import EXTERNAL_ID_LENGTH, customer_id_problem
 from devices.services import customers_ensure
 from optimus_site.bulk import insert_ignoring_duplicates
 from recommender.models import Category, Event, EventSource, EventType, Item
 from recommender.non_products import looks_like_non_product
-from recommender.rows import RowError, parse_money
+from recommender.rows import MAX_PRICE, RowError, item_url_check, parse_money
 from recommender.services import EVENT_COLUMNS, categories_ensure, items_ensure
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -109,10 +110,98 @@ def file_size(path: str | Path) -> int:
     return Path(path).stat().st_size
 
 
+# A physical line longer than this is reported and skipped (no real row is near it); it also
+# bounds a record whose quoted field spans lines, so an unterminated quote cannot swallow the file.
+MAX_LINE_BYTES = 1 << 20
+MAX_RECORD_LINES = 100
+BOM = b"\xef\xbb\xbf"
+
+
+def _lines(stream: io.BufferedIOBase) -> Iterator[tuple[int, str | None, str]]:
+    """Yields (line number, text, "") per physical line, or (line number, None, reason) for a
+    line that is too long or not UTF-8. A truncated or corrupt gzip ends the lines with a reason."""
+    number = 0
+    while True:
+        number += 1
+        try:
+            data = stream.readline(MAX_LINE_BYTES + 1)
+            if len(data) > MAX_LINE_BYTES and not data.endswith(b"\n"):
+                # Skip the rest of the long line without holding it in memory.
+                while data and not data.endswith(b"\n"):
+                    data = stream.readline(MAX_LINE_BYTES)
+                yield number, None, f"the line is longer than {MAX_LINE_BYTES:,} bytes"
+                continue
+        except (OSError, EOFError, zlib.error) as exc:
+            # Everything before this point was read and is kept.
+            yield number, None, f"the file cannot be read past this line ({exc})"
+            return
+        if not data:
+            return
+        if number == 1 and data.startswith(BOM):
+            data = data[len(BOM) :]
+        try:
+            yield number, data.decode("utf-8"), ""
+        except UnicodeDecodeError as exc:
+            yield number, None, f"the line is not valid UTF-8 (byte {exc.start + 1}); it was skipped"
+
+
+def _records(lines: Iterator[tuple[int, str | None, str]]) -> Iterator[tuple[int, list[str] | None, str]]:
+    """Groups physical lines into CSV records: (first line number, fields, "") or (line, None, reason).
+
+    A quoted field may span lines (the record is complete when its quotes are balanced), but at
+    most MAX_RECORD_LINES lines / MAX_LINE_BYTES: past that, or at the end of the file, the record
+    is reported at its first line and reading resumes at the line after it."""
+    pushed: list[tuple[int, str | None, str]] = []  # lines to read again, in reverse order
+    pending: list[tuple[int, str]] = []
+    quotes = size = 0
+
+    def next_line():
+        return pushed.pop() if pushed else next(lines, None)
+
+    while True:
+        item = next_line()
+        if item is None or (pending and (item[1] is None or len(pending) >= MAX_RECORD_LINES or size > MAX_LINE_BYTES)):
+            if not pending:
+                return
+            # An unterminated quote: report the record's first line, read the others again.
+            yield pending[0][0], None, "a quoted field is not closed (the line was skipped)"
+            if item is not None:
+                pushed.append(item)
+            pushed.extend(reversed([(n, t, "") for n, t in pending[1:]]))
+            pending, quotes, size = [], 0, 0
+            continue
+        number, text, reason = item
+        if text is None:
+            yield number, None, reason
+            continue
+        if not pending and '"' not in text:
+            # The common case: no quoting, so the fields are exactly the comma-separated parts.
+            text = text.rstrip("\r\n")
+            if text:
+                yield number, text.split(","), ""
+            continue
+        pending.append((number, text))
+        quotes += text.count('"')
+        size += len(text)
+        if quotes % 2:
+            continue
+        try:
+            fields = next(csv.reader([t for _, t in pending]), [])
+        except csv.Error as exc:
+            yield pending[0][0], None, f"the row cannot be parsed as CSV ({exc})"
+        else:
+            if fields and fields != [""]:
+                yield pending[0][0], fields, ""
+        pending, quotes, size = [], 0, 0
+
+
 def read_rows(
     path: str | Path, required: tuple[str, ...], progress: ProgressCallback | None = None
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yields (line number, {column: value}) for each data row of a CSV file, gzipped or not."""
+    """Yields (line number, {column: value}) for each data row of a CSV file, gzipped or not.
+
+    A row that cannot be read (too long, not UTF-8, an unclosed quote, a truncated gzip) comes
+    as {"__error__": reason} at its line, so it is reported like any bad row; the rest is kept."""
     path = Path(path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 (closed in the finally below)
@@ -124,32 +213,24 @@ def read_rows(
         stream: io.BufferedIOBase = io.BufferedReader(_ProgressFile(raw, progress), buffer_size=1 << 20)
         if gzipped:
             stream = gzip.GzipFile(fileobj=stream)
-        text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-        reader = csv.reader(text)
-        try:
-            header = [h.strip().lower() for h in next(reader)]
-        except StopIteration:
-            raise ImportFileError(f"{path}: the file is empty") from None
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise ImportFileError(f"{path}: cannot read ({exc})") from None
+        records = _records(_lines(stream))
+        first = next(records, None)
+        if first is None:
+            raise ImportFileError(f"{path}: the file is empty")
+        if first[1] is None:
+            raise ImportFileError(f"{path}: cannot read the header ({first[2]})")
+        header = [h.strip().lower() for h in first[1]]
         missing = [c for c in required if c not in header]
         if missing:
             raise ImportFileError(f"{path}: missing column(s) {', '.join(missing)}; the header is {','.join(header)}")
         width = len(header)
-        line = reader.line_num
-        try:
-            for row in reader:
-                line_start = line + 1
-                line = reader.line_num
-                if not row or row == [""]:
-                    continue
-                if len(row) != width:
-                    yield line_start, {"__error__": f"expected {width} fields, found {len(row)}"}
-                    continue
-                yield line_start, dict(zip(header, row, strict=True))
-        except (OSError, EOFError, gzip.BadGzipFile, csv.Error) as exc:
-            # A truncated or corrupt file: everything before this point was read and is kept.
-            yield line + 1, {"__error__": f"the file cannot be read past this line ({exc})"}
+        for line, row, reason in records:
+            if row is None:
+                yield line, {"__error__": reason}
+            elif len(row) != width:
+                yield line, {"__error__": f"expected {width} fields, found {len(row)}"}
+            else:
+                yield line, dict(zip(header, row, strict=True))
     finally:
         raw.close()
 
@@ -209,6 +290,8 @@ def parse_event_row(row: dict[str, str], latest: dt.datetime) -> ParsedEvent:
         raise RowError(row["__error__"])
     occurred_at = parse_timestamp_ms(row["timestamp"], latest)
     visitor = parse_external_id(row["visitorid"], "visitorid")
+    if problem := customer_id_problem(visitor):  # it becomes a customer id, part of URLs
+        raise RowError(f"visitorid {problem}")
     event = row["event"].strip().lower()
     if event not in FILE_EVENT_TYPES:
         raise RowError(f"event {row['event']!r} is not one of view, addtocart, transaction")
@@ -355,7 +438,7 @@ class Importer:
                 if "title" in row:
                     values["title"] = row["title"].strip()[:300]
                 if row.get("price", "").strip():
-                    values["price"] = parse_money(row["price"], "price")
+                    values["price"] = parse_money(row["price"], "price", limit=MAX_PRICE)
                 if row.get("available", "").strip():
                     values["available"] = parse_bool(row["available"], "available")
                 if row.get("recommendable", "").strip():
@@ -367,8 +450,11 @@ class Importer:
                 if category:
                     values["category"] = parse_external_id(category, "category", max_length=64)
                 for column in ("url", "image_url"):
-                    if row.get(column, "").strip():
-                        values[column] = row[column].strip()[:500]
+                    if value := row.get(column, "").strip():
+                        if len(value) > 500:
+                            raise RowError(f"{column} is longer than 500 characters")
+                        item_url_check(column, value)
+                        values[column] = value
                 if external_id in rows:
                     report.duplicates += 1
                 rows[external_id] = values

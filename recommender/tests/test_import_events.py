@@ -185,3 +185,87 @@ def test_online_retail_loads_with_its_catalog_and_reimport_adds_nothing():
     out, _ = run(str(events), "--items", str(items))
     assert Event.objects.count() == 392_690
     assert "0 events added, 392,690 duplicates" in out
+
+
+# --- unreadable lines (issue 17, item 10) ---------------------------------------------------
+
+
+def write_bytes(tmp_path: Path, name: str, data: bytes, *, gz: bool = False) -> Path:
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def bad_lines(err: str) -> dict[int, str]:
+    return {int(line.split(":")[1]): line for line in err.strip().splitlines() if line.startswith("bad row")}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("gz", [False, True])
+def test_unreadable_lines_are_reported_and_every_good_row_kept(tmp_path, gz):
+    data = (
+        (
+            "\ufeff"  # a BOM before the header
+            + HEADER
+            + f"{T0},v1,view,i1,,\n"  # 2 good
+            + f'{T0 + 2},"v4\nstill v4",view,i1,,\n'  # 3-4 a quoted field over two lines: good
+            + f'{T0 + 4},"{"y" * 140_000}",view,i1,,\n'  # 5 a quoted field over csv.field_size_limit
+            + f"{T0 + 3},{'x' * 200_000},view,i1,,\n"  # 6 the same, unquoted
+        ).encode()
+        + f"{T0 + 6},v\xe9,view,i1,,\n".encode("latin-1")  # 7 not UTF-8
+        + (
+            f'{T0},"v2,view,i1,,\n'  # 8 an unclosed quote
+            + f"{T0 + 1},v3,view,i1,,\n"  # 9 good
+            + f"{T0 + 5},v5,view,i1,,\n"  # 10 good
+            + f"{T0 + 7},v\xe9,view,i1,,\n"  # 11 good
+        ).encode()
+    )
+    path = write_bytes(tmp_path, "events.csv.gz" if gz else "events.csv", data, gz=gz)
+    _, err = run(str(path))
+
+    assert set(Customer.objects.values_list("external_id", flat=True)) == {"v1", "v3", "v4\nstill v4", "v5", "vé"}
+    reported = bad_lines(err)
+    assert sorted(reported) == [5, 6, 7, 8]
+    assert "field larger than field limit" in reported[5]
+    assert "longer than" in reported[6]
+    assert "not valid UTF-8" in reported[7]
+    assert "quoted field is not closed" in reported[8]
+
+
+@pytest.mark.django_db
+def test_a_line_over_the_byte_cap_is_skipped(tmp_path):
+    data = (HEADER + f"{T0},{'x' * (2 << 20)},view,i1,,\n" + f"{T0},v1,view,i1,,\n").encode()
+    _, err = run(str(write_bytes(tmp_path, "events.csv", data)))
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["v1"]
+    assert "line is longer than 1,048,576 bytes" in bad_lines(err)[2]
+
+
+@pytest.mark.django_db
+def test_a_truncated_gzip_keeps_the_rows_before_and_reports_the_truncation(tmp_path):
+    rows = "".join(f"{T0 + n},v{n},view,i1,,\n" for n in range(20_000))
+    whole = gzip.compress((HEADER + rows).encode())
+    path = write_bytes(tmp_path, "events.csv.gz", whole[: len(whole) * 3 // 4])
+    out, err = run(str(path))
+    kept = Event.objects.count()
+    assert 0 < kept < 20_000
+    (line,) = bad_lines(err).values()
+    assert "cannot be read past this line" in line
+    assert f"{kept:,} events added" in out
+
+
+@pytest.mark.django_db
+def test_an_item_price_over_max_price_is_a_bad_row(tmp_path):
+    path = write(tmp_path, "items.csv", "itemid,title,price\ni1,A,10000000000\ni2,B,9.50\n")
+    events = write(tmp_path, "events.csv", HEADER)
+    _, err = run(str(events), "--items", str(path))
+    assert list(Item.objects.values_list("external_id", "price")) == [("i2", Decimal("9.50"))]
+    assert "price '10000000000' is out of range" in bad_lines(err)[2]
+
+
+@pytest.mark.django_db
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    path = write(tmp_path, "events.csv", HEADER + "bad,v1,view,i1,,\n")
+    err = io.StringIO()
+    call_command("import_events", str(path), stdout=io.StringIO(), stderr=err)
+    assert "\r" not in capsys.readouterr().err
+    assert err.getvalue().startswith("bad row ")

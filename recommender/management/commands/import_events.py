@@ -32,6 +32,9 @@ class Command(BaseCommand):
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1")
         importer = Importer(on_bad_row=self.report_bad_row, chunk_size=options["chunk_size"])
+        # A bar is only for a person watching a terminal: in a file its carriage returns glue the
+        # bad-row lines to it.
+        self.bar_shown = not options["no_progress"] and sys.stderr.isatty()
         steps = [
             # (label, file, importer, what its rows add)
             ("categories", options["categories"], importer.import_categories, "categories"),
@@ -49,7 +52,7 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"{path}: cannot open ({exc.strerror})") from None
             with tqdm(
-                total=size, unit="B", unit_scale=True, desc=label, file=sys.stderr, disable=options["no_progress"]
+                total=size, unit="B", unit_scale=True, desc=label, file=sys.stderr, disable=not self.bar_shown
             ) as bar:
                 importer.progress = bar.update
                 try:
@@ -63,4 +66,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Import finished in {elapsed:.1f} s"))
 
     def report_bad_row(self, bad: BadRow) -> None:
-        self.stderr.write(f"bad row {bad}")
+        if self.bar_shown and self.stderr.isatty():
+            tqdm.write(f"bad row {bad}", file=sys.stderr)  # above the bar, not glued to it
+        else:
+            self.stderr.write(f"bad row {bad}")
