@@ -1,6 +1,8 @@
 """Shared fixtures. Named personas, as in healthchecks' hc/test.py, so permission tests read like
 stories: alice is the superuser, mia is a marketer, charlie is staff with no permissions."""
 
+import importlib
+
 import pytest
 from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
@@ -69,3 +71,36 @@ def ben(db):
     client = client_with(f"Bearer {plain}")
     client.customer = customer
     return client
+
+
+# The rows the migrations seed (segments, types and policies, the Marketers group and its rights,
+# offers), in the order the migrations write them.
+SEED_FUNCTIONS = [
+    ("recommender.migrations.0002_seed_segments", "seed_segments"),
+    ("campaigns.migrations.0002_seed_types_and_policies", "seed"),
+    ("campaigns.migrations.0003_marketers_group", "create_group"),
+    ("campaigns.migrations.0009_marketers_steer_sending", "grant"),
+    ("campaigns.migrations.0010_offers_and_second_approver", "mark_types_promising_an_offer"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _seeded_rows_after_a_flush(request):
+    """A transactional test (threads, a live server) ends by flushing every table, seeded rows
+    included, and serialized_rollback cannot bring them back once the flush re-created the content
+    types. So a transactional test that starts without them runs the seed migrations' functions
+    again: each test sees the database a fresh migrate leaves, whatever ran before it."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+
+    from recommender.models import Segment
+
+    if not Segment.objects.exists():
+        for module, function in SEED_FUNCTIONS:
+            getattr(importlib.import_module(module), function)(apps, None)

@@ -34,3 +34,19 @@ def test_every_accepted_id_can_be_given_a_token_and_erased(backend):
     assert backend.post(f"{API}/customers/{odd}/token").status_code == 201
     assert backend.delete(f"{API}/customers/{odd}").status_code == 204
     assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_importer_refuses_a_visitor_id_no_url_could_address(tmp_path):
+    from recommender.importers import Importer
+
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "timestamp,visitorid,event,itemid,transactionid,amount\n"
+        "1433221332117,a/b,view,1,,\n"
+        "1433221332118,fine,view,1,,\n"
+    )
+    bad = []
+    Importer(on_bad_row=bad.append).import_events(path)
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["fine"]
+    assert len(bad) == 1 and 'must not contain "/"' in str(bad[0]) and ":2:" in str(bad[0])

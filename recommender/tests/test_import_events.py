@@ -208,7 +208,9 @@ def test_unreadable_lines_are_reported_and_every_good_row_kept(tmp_path, gz):
             "\ufeff"  # a BOM before the header
             + HEADER
             + f"{T0},v1,view,i1,,\n"  # 2 good
-            + f'{T0 + 2},"v4\nstill v4",view,i1,,\n'  # 3-4 a quoted field over two lines: good
+            # 3-4 a quoted field over two lines: read as one record (and, as a customer id with a line
+            # break, refused since customer ids are part of URLs; the rows after it are kept)
+            + f'{T0 + 2},"v4\nstill v4",view,i1,,\n'
             + f'{T0 + 4},"{"y" * 140_000}",view,i1,,\n'  # 5 a quoted field over csv.field_size_limit
             + f"{T0 + 3},{'x' * 200_000},view,i1,,\n"  # 6 the same, unquoted
         ).encode()
@@ -223,9 +225,10 @@ def test_unreadable_lines_are_reported_and_every_good_row_kept(tmp_path, gz):
     path = write_bytes(tmp_path, "events.csv.gz" if gz else "events.csv", data, gz=gz)
     _, err = run(str(path))
 
-    assert set(Customer.objects.values_list("external_id", flat=True)) == {"v1", "v3", "v4\nstill v4", "v5", "vé"}
+    assert set(Customer.objects.values_list("external_id", flat=True)) == {"v1", "v3", "v5", "vé"}
     reported = bad_lines(err)
-    assert sorted(reported) == [5, 6, 7, 8]
+    assert sorted(reported) == [3, 5, 6, 7, 8]
+    assert "control characters" in reported[3]
     assert "field larger than field limit" in reported[5]
     assert "longer than" in reported[6]
     assert "not valid UTF-8" in reported[7]
