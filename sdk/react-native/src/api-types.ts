@@ -294,6 +294,7 @@ export interface components {
             category: string;
             parent_category?: string | null;
             available: boolean;
+            recommendable?: boolean;
             url?: string;
             image_url?: string;
         };
