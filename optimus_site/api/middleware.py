@@ -13,6 +13,8 @@ import io
 from django.conf import settings
 from django.http import JsonResponse
 
+from optimus_site.api.errors import error_body
+
 
 class ChunkedApiBodyMiddleware:
     def __init__(self, get_response):
@@ -32,10 +34,6 @@ class ChunkedApiBodyMiddleware:
 
     @staticmethod
     def read_chunked_body(request) -> JsonResponse | None:
-        # Not at module level: errors imports DRF's views, whose settings import our parser, which
-        # imports errors — a cycle when Django loads the middleware first.
-        from optimus_site.api.errors import error_body
-
         stream = request.environ.get("wsgi.input")
         if stream is None or not request.environ.get("wsgi.input_terminated"):
             message = "Send the body with a Content-Length: this server cannot read chunked bodies."

@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from optimus_site.api.errors import PayloadTooLarge
+from optimus_site.api.exceptions import PayloadTooLarge
 from optimus_site.api.json_limits import MAX_BODY_DEPTH, json_depth
 
 # JSON may escape half of a UTF-16 surrogate pair on its own ("\udb5b"); Python decodes that to
