@@ -192,7 +192,7 @@ class OpenPredictor:
     are as of ``now``, not as of the training run.
     """
 
-    _cache: dict[int | None, OpenPredictor] = {}
+    _cache: dict[tuple[int, str] | None, OpenPredictor] = {}
     _lock = threading.Lock()
 
     def __init__(self, model: ClickModel, version_id: int | None = None):
@@ -208,13 +208,16 @@ class OpenPredictor:
             .only("pk", "artifact")
             .first()
         )
-        key = version.pk if version else None
+        # By file, not only by version: erasure rewrites a version's file under a new name, and the
+        # copy in memory must not keep the erased customer's rows.
+        key = (version.pk, version.artifact) if version else None
         cached = cls._cache.get(key)
         if cached is not None:
             return cached
         with cls._lock:
             if key not in cls._cache:
-                cls._cache = {key: cls(_load_model(version), version_id=key)}  # the older version is dropped
+                # The older model is dropped.
+                cls._cache = {key: cls(_load_model(version), version_id=version.pk if version else None)}
             return cls._cache[key]
 
     def predict(

@@ -16,12 +16,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils import timezone
 
 from campaigns.click import fit_click_model, open_rates
 from recommender.ml.ranking import FitOptions
 from recommender.models import ModelVersion
 from recommender.training import (
+    artifact_forget_erased,
+    artifacts_prune,
     customer_rfm,
     fit_ranking_model,
     fit_send_time_model,
@@ -109,6 +112,10 @@ def model_train(
         "fit_s": fitted.timings if fitted else {},
     }
     version.save()
+    # Someone erased while the run read and fitted: not in this run's file either. Then only the
+    # newest files are kept, so no old one keeps anyone's data for ever.
+    artifact_forget_erased(version.pk)
+    artifacts_prune(keep=settings.MODEL_ARTIFACTS_KEPT)
     seconds = time.perf_counter() - started
     say(f"done: model version {version.pk}, {profiles} profiles in {seconds:.1f} s")
     return TrainingResult(version=version, profiles=profiles, seconds=seconds, steps=steps)

@@ -208,6 +208,9 @@ WHITENOISE_AUTOREFRESH = not IS_PRODUCTION
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
 # Trained model artifacts live here (one file per model version).
 MODEL_ARTIFACT_DIR = Path(os.environ.get("MODEL_ARTIFACT_DIR") or MEDIA_ROOT / "models")
+# Model files of the newest runs kept on disk (the planner loads only the newest); older ones are
+# deleted after each successful run.
+MODEL_ARTIFACTS_KEPT = max(1, env_int("MODEL_ARTIFACTS_KEPT", 2))  # the newest is always kept
 
 if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

@@ -177,6 +177,19 @@ class ModelVersion(models.Model):
         return f"Model {self.pk} ({self.status}, {self.started_at:%Y-%m-%d %H:%M})"
 
 
+class ModelErasure(models.Model):
+    """A customer erased whose rows the saved model files may still hold, until the next clean-up
+    (the `recommender.forget_erased` task, queued by the erasure, and the end of every training run)
+    rewrites those files without them. Only the internal number is kept, which names no one once the
+    customer row is gone."""
+
+    customer_pk = models.PositiveBigIntegerField(unique=True)
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Erased customer #{self.customer_pk}"
+
+
 class CustomerProfile(models.Model):
     """What the latest model run concluded about one customer."""
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from devices.models import Customer, Device
@@ -42,7 +42,16 @@ from recommender.ml.data import ItemCatalog, events_frame
 from recommender.ml.ranking import FitOptions, FittedRecommender, fit_recommender
 from recommender.ml.rfm import rfm_scores, rfm_values
 from recommender.ml.timing import Targets, TimingModel, UserDays, dow_of_day, fit_timing_model
-from recommender.models import Category, CustomerProfile, Event, EventType, Item, ModelVersion, Segment
+from recommender.models import (
+    Category,
+    CustomerProfile,
+    Event,
+    EventType,
+    Item,
+    ModelErasure,
+    ModelVersion,
+    Segment,
+)
 from recommender.reasons import REASONS, TRENDING, reason_label  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -221,6 +230,87 @@ def load_artifact(version: ModelVersion) -> dict:
         return pickle.load(f)  # noqa: S301 (our own file, written by save_artifact)
 
 
+# Erasure: the saved models hold rows of their own for each customer (their history, LightFM vector,
+# hours of activity, RFM as of the fit). An erased customer's rows are removed from every saved file.
+
+
+def artifact_customers(models: dict) -> np.ndarray:
+    """Every customer pk with rows of their own in a loaded artifact."""
+    ids = [np.zeros(0, dtype=np.int64)]
+    if models.get("recommender") is not None:
+        ids.append(np.asarray(models["recommender"].user_ids, dtype=np.int64))
+    if models.get("click") is not None:
+        ids.append(models["click"].customers())
+    return np.unique(np.concatenate(ids))
+
+
+def existing_customers(pks: np.ndarray) -> np.ndarray:
+    found: list[int] = []
+    for start in range(0, len(pks), 10_000):
+        chunk = pks[start : start + 10_000].tolist()
+        found += Customer.objects.filter(pk__in=chunk).values_list("pk", flat=True)
+    return np.asarray(found, dtype=np.int64)
+
+
+def artifact_forget_erased(version_pk: int) -> int:
+    """Rewrites the version's artifact without the customers no longer in the database (erased after
+    the fit, or during it). Returns how many were removed; 0 leaves the file as it was.
+
+    The version's row is locked while the file is rewritten, so two clean-ups (or one and the end of
+    a training run) never write over each other's result. The new file gets a new name: a process that
+    cached the old model by name reloads it."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().filter(pk=version_pk).exclude(artifact="").first()
+        if version is None:
+            return 0
+        try:
+            models = load_artifact(version)
+        except FileNotFoundError:
+            return 0
+        held = artifact_customers(models)
+        gone = np.setdiff1d(held, existing_customers(held))
+        if not len(gone):
+            return 0
+        fitted = models.get("recommender")
+        click = models.get("click")
+        old = settings.MODEL_ARTIFACT_DIR / version.artifact
+        version.artifact = save_artifact(
+            version,
+            None if fitted is None else fitted.without_users(gone),
+            models.get("timing"),
+            None if click is None else click.without_customers(gone),
+        )
+        version.save(update_fields=["artifact"])
+        transaction.on_commit(lambda: old.unlink(missing_ok=True))
+    log.info("model version %s: removed %d erased customers from its artifact", version_pk, len(gone))
+    return len(gone)
+
+
+def artifacts_forget_erased() -> int:
+    """Removes erased customers from every saved artifact; clears the erasures it has dealt with.
+    Cheap when none are pending (a burst of erasures queues many runs; the first does the work)."""
+    pending = list(ModelErasure.objects.values_list("customer_pk", flat=True))
+    if not pending:
+        return 0
+    versions = ModelVersion.objects.exclude(artifact="").values_list("pk", flat=True)
+    removed = sum(artifact_forget_erased(pk) for pk in versions)
+    ModelErasure.objects.filter(customer_pk__in=pending).delete()
+    return removed
+
+
+def artifacts_prune(*, keep: int) -> int:
+    """Deletes the files of all but the newest ``keep`` succeeded runs (only the newest is used; the
+    others would keep old data, erased people's included, on disk for ever). Returns files deleted."""
+    versions = ModelVersion.objects.exclude(artifact="").order_by("-started_at", "-pk")
+    deleted = 0
+    for version in versions[keep:]:
+        (settings.MODEL_ARTIFACT_DIR / version.artifact).unlink(missing_ok=True)
+        version.artifact = ""
+        version.save(update_fields=["artifact"])
+        deleted += 1
+    return deleted
+
+
 # Writing profiles ------------------------------------------------------------------------------
 
 
@@ -290,11 +380,20 @@ def save_profiles(batch: list[CustomerProfile]) -> None:
     ]  # fmt: skip
     # MySQL's ON DUPLICATE KEY UPDATE takes no conflict target; PostgreSQL and SQLite need one.
     target = ["customer"] if connection.features.supports_update_conflicts_with_target else None
-    with transaction.atomic():
-        for start in range(0, len(batch), PROFILE_BATCH):
-            CustomerProfile.objects.bulk_create(
-                batch[start : start + PROFILE_BATCH], update_conflicts=True, unique_fields=target, update_fields=fields
-            )
+
+    def upsert(rows: list[CustomerProfile]) -> None:
+        with transaction.atomic():
+            CustomerProfile.objects.bulk_create(rows, update_conflicts=True, unique_fields=target, update_fields=fields)
+
+    for start in range(0, len(batch), PROFILE_BATCH):
+        chunk = batch[start : start + PROFILE_BATCH]
+        try:
+            upsert(chunk)
+        except IntegrityError:
+            # A customer erased since the run read its data: their profile is not written (the
+            # erasure wins), everyone else's is.
+            alive = set(existing_customers(np.array([p.customer_id for p in chunk], dtype=np.int64)).tolist())
+            upsert([p for p in chunk if p.customer_id in alive])
 
 
 def top_items_by_block(

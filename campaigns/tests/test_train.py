@@ -5,6 +5,7 @@ so what the run writes can be checked against what we know to be true.
 """
 
 import datetime as dt
+import time
 import uuid
 import zoneinfo
 
@@ -191,3 +192,76 @@ def test_postage_on_every_invoice_is_never_recommended(world):
     for profile in CustomerProfile.objects.all():
         assert "postage" not in {entry["item_id"] for entry in profile.top_items}
     assert CustomerProfile.objects.filter(customer=world["newcomer"]).get().top_items  # cold start still gets items
+
+
+# Erasure reaches the saved models --------------------------------------------------------------
+
+
+def rows_of(version: ModelVersion, pk: int) -> dict[str, bool]:
+    """Where the customer still has rows of their own in the version's file."""
+    models = load_artifact(version)
+    click = models["click"]
+    return {
+        "recommender": pk in set(models["recommender"].user_ids.tolist()),
+        "click activity": pk in set(click.activity.customers.tolist()),
+        "click profiles": pk in set(click.profiles.index.tolist()),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erased_customer_is_removed_from_the_saved_models(world, artifacts):
+    """Through the real path: the erasure commits, queues the clean-up on Redis, a real worker runs it."""
+    from celery.contrib.testing.worker import start_worker
+
+    from devices.services import customer_erase
+    from optimus_site.celery import app
+    from recommender.tasks import forget_in_models  # noqa: F401 (registers the task with the worker)
+
+    version = run_train()
+    erased, kept = world["customers"][0][0], world["customers"][1][0]
+    assert all(rows_of(version, erased.pk).values()) and all(rows_of(version, kept.pk).values())
+    before = load_artifact(version)["recommender"]
+    old_file = artifacts / version.artifact
+
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+        assert customer_erase(external_id=erased.external_id)
+        deadline = time.monotonic() + 30
+        while training.ModelErasure.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert not training.ModelErasure.objects.exists(), "the clean-up did not run"
+
+    version.refresh_from_db()
+    assert not any(rows_of(version, erased.pk).values()), "the erased customer's rows are still in the model file"
+    assert all(rows_of(version, kept.pk).values())
+    assert not old_file.exists() and (artifacts / version.artifact).exists()
+    # Everyone else is recommended exactly what they were before.
+    after = load_artifact(version)["recommender"]
+    others = np.array([c.pk for c, *_ in world["customers"][1:]])
+    top_before, _ = before.recommend(before.user_positions(others), 5)
+    top_after, _ = after.recommend(after.user_positions(others), 5)
+    assert np.array_equal(top_before, top_after)
+
+
+def test_a_customer_erased_while_the_run_reads_is_neither_profiled_nor_saved(world, artifacts, monkeypatch):
+    erased = world["customers"][2][0]
+    real_read = training.read_training_data
+
+    def read_then_erase(**kwargs):
+        data = real_read(**kwargs)
+        Customer.objects.filter(pk=erased.pk).delete()  # the erasure commits while the run fits
+        return data
+
+    monkeypatch.setattr("campaigns.training.read_training_data", read_then_erase)
+    version = run_train()
+    assert version.status == ModelVersion.Status.SUCCEEDED
+    assert CustomerProfile.objects.count() == N_CUSTOMERS  # everyone else (and the newcomer) has one
+    assert not any(rows_of(version, erased.pk).values())
+
+
+def test_only_the_newest_model_files_are_kept(world, artifacts, settings):
+    settings.MODEL_ARTIFACTS_KEPT = 2
+    versions = [run_train() for _ in range(3)]
+    for version in versions:
+        version.refresh_from_db()
+    assert versions[0].artifact == "" and all(v.artifact for v in versions[1:])
+    assert sorted(p.name for p in artifacts.glob("*.pkl")) == sorted(v.artifact for v in versions[1:])

@@ -38,6 +38,13 @@ class UserItemHistory:
     pattern: sp.csr_matrix
     values: np.ndarray
 
+    def rows(self, keep: np.ndarray) -> UserItemHistory:
+        """Only the users where ``keep`` is true, with the values of the others dropped too (erasure)."""
+        pattern = self.pattern[keep].tocsr()
+        values = self.values[pattern.data.astype(np.int64) - 1]
+        pattern.data = np.arange(1, len(values) + 1, dtype=pattern.dtype)
+        return UserItemHistory(names=self.names, pattern=pattern, values=values)
+
     def combined(self, weights: dict[str, float]) -> sp.csr_matrix:
         w = np.array([weights.get(n, 0.0) for n in self.names], dtype=np.float32)
         out = self.pattern.copy()

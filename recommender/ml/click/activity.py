@@ -89,6 +89,19 @@ class ActivitySnapshot:
     def empty(cls, as_of_ms: int = 0) -> ActivitySnapshot:
         return cls(pd.Index([]), sp.csr_matrix((0, HOURS_PER_WEEK)), np.zeros(0), np.zeros(0, np.int64), as_of_ms)
 
+    def without(self, customers) -> ActivitySnapshot:
+        """The snapshot without these customers' rows (erasure)."""
+        keep = ~self.customers.isin(np.asarray(customers))
+        if keep.all():
+            return self
+        return ActivitySnapshot(
+            customers=self.customers[keep],
+            counts=self.counts[keep].tocsr(),
+            active_days=self.active_days[keep],
+            last_ms=self.last_ms[keep],
+            as_of_ms=self.as_of_ms,
+        )
+
     def rows(self, customers) -> np.ndarray:
         """Positions of customers; -1 for those with no activity before the snapshot."""
         return self.customers.get_indexer(np.asarray(customers))

@@ -4,7 +4,7 @@ tree family that beat it on the most recent pushes, calibrated."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,19 @@ class ClickModel:
             prior=ActivityPrior.at_rate(DEFAULT_BASE_RATE, shares.population),
             activity=ActivitySnapshot.empty(),
             profiles=_empty_profiles(),
+        )
+
+    def without_customers(self, customers) -> ClickModel:
+        """The same model without these customers' activity and profile rows (erasure); the fitted
+        estimator and the population shares are statistics of everyone and stay."""
+        customers = np.asarray(customers)
+        profiles = self.profiles.drop(index=self.profiles.index.intersection(customers))
+        return replace(self, activity=self.activity.without(customers), profiles=profiles)
+
+    def customers(self) -> np.ndarray:
+        """Every customer with a row of their own in the model."""
+        return np.union1d(
+            self.activity.customers.to_numpy(dtype=np.int64), self.profiles.index.to_numpy(dtype=np.int64)
         )
 
     # Fitting ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import queue
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -93,6 +93,22 @@ class FittedRecommender:
         """The models this fit can serve (a baseline needs its signal)."""
         present = set(self.signals)
         return [m for m, w in BASELINES.items() if max(w, key=w.get) in present] + ["optimus"]
+
+    def without_users(self, ids) -> FittedRecommender:
+        """The same fit without these customers' rows (their history, profile and LightFM vector):
+        what erasure leaves in a saved model. Item-side parts are population statistics and stay."""
+        keep = ~np.isin(self.user_ids, np.asarray(ids))
+        if keep.all():
+            return self
+        lightfm = None if self.lightfm is None else replace(self.lightfm, user_vectors=self.lightfm.user_vectors[keep])
+        return replace(
+            self,
+            user_ids=self.user_ids[keep],
+            seen=self.seen[keep].tocsr(),
+            history=self.history.rows(keep),
+            profile=self.profile[keep].tocsr(),
+            lightfm=lightfm,
+        )
 
     def user_positions(self, ids) -> np.ndarray:
         """Positions of customer ids; -1 for customers unknown to the fit (cold: popularity only)."""
