@@ -12,7 +12,7 @@ from devices import services as devices_services
 from devices.api import validate_timezone_name
 from devices.api_base import MobileApi
 from devices.models import Customer
-from optimus_site.api.pagination import Pagination
+from optimus_site.api.pagination import MAX_PAGE_SIZE, Pagination
 from optimus_site.api.schema import error_responses
 from optimus_site.api.serializers import ClientTimeField, StrictSerializer
 
@@ -73,9 +73,13 @@ class InboxApi(MobileApi):
         description="Paginated: `page` (from 1) and `page_size` (default 20, at most 100).",
         parameters=[
             OpenApiParameter("page", int, description="Page number, from 1."),
-            OpenApiParameter("page_size", int, description="Notifications per page: default 20, at most 100."),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                description="Notifications per page: default 20, at most 100 (anything else is a 400).",
+            ),
         ],
-        responses={200: InboxPage, **error_responses(401, 404, 429)},
+        responses={200: InboxPage, **error_responses(400, 401, 404, 429)},
         tags=["mobile: notifications"],
     )
     def get(self, request):

@@ -6,6 +6,7 @@ from optimus_site import netguard
 
 MAX_AMOUNT = Decimal("1e11")
 MAX_PRICE = Decimal("1e10")  # Item.price is DECIMAL(12, 2): a bigger price would be clamped or fail
+CENT = Decimal("0.01")
 
 
 class RowError(ValueError):
@@ -19,11 +20,12 @@ def parse_money(text: str, name: str, *, limit: Decimal = MAX_AMOUNT) -> Decimal
         number = Decimal(text.strip())
     except InvalidOperation:
         raise RowError(f"{name} {text!r} is not a number") from None
-    if not number.is_finite() or number >= limit:
+    # Rounded before the range check: 9999999999.999 rounds up to 10^10, which the column cannot hold.
+    if not number.is_finite() or number.copy_abs() >= limit or number.quantize(CENT) >= limit:
         raise RowError(f"{name} {text!r} is out of range (0 to {limit:.0E})")
     if number < 0:
         raise RowError(f"{name} {text!r} is negative (send refunds as their own rows, not negative money)")
-    return number.quantize(Decimal("0.01"))
+    return number.quantize(CENT)
 
 
 def item_url_check(name: str, value: str) -> None:

@@ -27,6 +27,10 @@ def test_inbox_lists_own_sent_notifications_newest_first_with_feedback(ana):
     assert second["id"] == old.pk and second["item_ids"] == ["sku-1"] and second["opened_at"]
     assert second["type"] == "product-recommendation"
     assert_error(ana.get(f"{API}/notifications?page=9"), 404, "not_found")
+    # A page size it cannot honour is refused, not quietly replaced by the default.
+    for size in ("ten", "0", "101", "-1", "1.5", "\u0661"):
+        assert_error(ana.get(f"{API}/notifications", {"page_size": size}), 400, "invalid")
+    assert ana.get(f"{API}/notifications?page_size=100").status_code == 200
 
 
 @pytest.mark.django_db

@@ -178,6 +178,12 @@ def test_item_prices_that_do_not_fit_the_column_are_rejected_on_create_and_updat
     assert "price" in response.json()["rejected"][0]["error"]
     assert Item.objects.get(external_id="sku-2").price == Decimal("4.50")
 
+    # Found by the fuzzer: below 10^10, but 10^10 once rounded to cents (a 500 from the database).
+    for price in (9999999999.999996, "9999999999.995"):
+        response = backend.post(f"{API}/items/bulk", {"items": [item_row("sku-2", price=price)]}, format="json")
+        assert response.status_code == 200 and "out of range" in response.json()["rejected"][0]["error"]
+    assert Item.objects.get(external_id="sku-2").price == Decimal("4.50")
+
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(

@@ -982,6 +982,14 @@ export interface operations {
                     "application/json": components["schemas"]["InboxPage"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             401: {
                 headers: {
                     [name: string]: unknown;
