@@ -28,7 +28,7 @@ from optimus_site.admin_tools import (
     pretty_json,
 )
 from recommender import selectors
-from recommender.models import Category, CustomerProfile, Event, Item, ModelVersion, Segment
+from recommender.models import Category, CustomerProfile, Event, Item, ModelErasure, ModelVersion, Segment
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # One light colour per segment, by priority (ColorBrewer Set3: dark text stays readable on all).
@@ -293,6 +293,14 @@ def _movement_row(row: selectors.MovementRow, destinations: list, colours: dict)
         url = changelist_url(CustomerProfile, **filters) if n else None
         cells.append({"n": f"{n:,}", "url": url, "stayed": stayed})
     return {**_segment_head(row.origin, colours), "cells": cells, "total": f"{row.total:,}"}
+
+
+@admin.register(ModelErasure)
+class ModelErasureAdmin(ReadOnlyAdmin):
+    """Erasures the saved model files may still hold: empty once the clean-up task has run. A row
+    that stays means the task is not running (is a worker consuming the default queue?)."""
+
+    list_display = ("customer_pk", "erased_at")
 
 
 @admin.register(ModelVersion)

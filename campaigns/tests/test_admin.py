@@ -28,7 +28,7 @@ from campaigns import services
 from campaigns.models import Campaign, Delivery, Feedback, Notification, NotificationType, SendingSwitch
 from devices.models import ApiKey, Customer, CustomerToken, Device, Platform
 from optimus_site.admin_tools import export_as_csv
-from recommender.models import CustomerProfile, ModelVersion, Segment
+from recommender.models import CustomerProfile, ModelErasure, ModelVersion, Segment
 from tests.factories import (
     ApiKeyFactory,
     CustomerFactory,
@@ -76,6 +76,7 @@ NO_ADD = {
     "recommender.event",
     "recommender.customerprofile",
     "recommender.modelversion",
+    "recommender.modelerasure",
     "campaigns.notification",
     "campaigns.delivery",
     "campaigns.feedback",
@@ -188,6 +189,7 @@ def world(customer):
     CrontabSchedule.objects.create(minute="0", hour="3")
     SolarSchedule.objects.create(event="sunrise", latitude=51.5, longitude=0.1)
     ClockedSchedule.objects.create(clocked_time=timezone.now())
+    ModelErasure.objects.create(customer_pk=999_999)
     return campaign
 
 
