@@ -1,5 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campaigns import api as campaigns_api
@@ -13,6 +19,9 @@ from .login_lockout import LockoutAdminAuthenticationForm
 
 # The admin login refuses a username or client IP after repeated failures (see login_lockout).
 admin.site.login_form = LockoutAdminAuthenticationForm
+
+
+SCHEMA_RENDERERS = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2]
 
 
 def endpoint(route: str, view, name: str):
@@ -36,7 +45,9 @@ api_v1 = [
         "notification-feedback",
     ),
     *endpoint(r"me/preferences", campaigns_api.PreferencesApi.as_view(), "preferences"),
-    *endpoint(r"schema", SpectacularAPIView.as_view(), "schema"),
+    # JSON first, like every other answer under /api/v1/ (errors included); `?format=yaml` or an
+    # `Accept: application/vnd.oai.openapi` header still gives YAML.
+    *endpoint(r"schema", SpectacularAPIView.as_view(renderer_classes=SCHEMA_RENDERERS), "schema"),
     *endpoint(r"docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
     # Anything else under /api/v1/ answers in the API's error shape.
     re_path(r"^.*$", errors.not_found),

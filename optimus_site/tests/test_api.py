@@ -59,6 +59,15 @@ def test_unknown_api_paths_answer_in_the_error_shape(ana):
 
 
 @pytest.mark.django_db
+def test_the_schema_answers_json_by_default_like_the_rest_of_the_api(client):
+    plain = client.get(f"{API}/schema/")
+    assert plain.status_code == 200 and json.loads(plain.content)["openapi"].startswith("3.")
+    assert_error(client.post(f"{API}/schema/"), 405, "method_not_allowed")  # JSON, not YAML
+    yaml = client.get(f"{API}/schema/?format=yaml")
+    assert yaml.status_code == 200 and yaml.content.startswith(b"openapi:")
+
+
+@pytest.mark.django_db
 def test_openapi_schema_and_docs_are_served(client):
     schema = client.get(f"{API}/schema/?format=json")
     assert schema.status_code == 200
