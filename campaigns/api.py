@@ -12,9 +12,12 @@ from devices import services as devices_services
 from devices.api import validate_timezone_name
 from devices.api_base import MobileApi
 from devices.models import Customer
+from optimus_site.api.batches import BatchReply, batch_rows, validated
+from optimus_site.api.errors import flatten_fields
 from optimus_site.api.pagination import MAX_PAGE_SIZE, Pagination
 from optimus_site.api.schema import error_responses
 from optimus_site.api.serializers import ClientTimeField, StrictSerializer
+from optimus_site.bulk import RowError
 
 
 class InboxEntry(serializers.ModelSerializer):
@@ -157,6 +160,77 @@ class FeedbackApi(MobileApi):
             },
             status=status.HTTP_201_CREATED if outcome == services.FeedbackOutcome.RECORDED else status.HTTP_200_OK,
         )
+
+
+class FeedbackItem(StrictSerializer):
+    notification_id = serializers.IntegerField(
+        min_value=1, max_value=10**18 - 1, help_text="The `notification_id` from the push's data payload."
+    )
+    action = serializers.ChoiceField(choices=Feedback.Action.choices)
+    at = ClientTimeField()
+    action_id = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="Your queue's id for this report, if it has one. Not needed for safety: the server "
+        "dedupes by (notification, action), whatever the id.",
+    )
+    context = FeedbackContext(required=False, help_text="The device's state at that moment; every key optional.")
+
+
+def parse_feedback(row: object) -> services.FeedbackRow:
+    if not isinstance(row, dict):
+        raise RowError("each feedback must be an object")
+    item = FeedbackItem(data=row)
+    if not item.is_valid():
+        raise RowError(
+            "; ".join(
+                f"{field}: {' '.join(map(str, messages))}" for field, messages in flatten_fields(item.errors).items()
+            )
+        )
+    data = item.validated_data
+    return services.FeedbackRow(
+        notification_id=data["notification_id"], action=data["action"], at=data["at"], context=data.get("context", {})
+    )
+
+
+class FeedbackBatchApi(MobileApi):
+    LIMIT = 500
+
+    class FeedbackBatchBody(serializers.Serializer):
+        feedback = FeedbackItem(many=True)
+
+    @extend_schema(
+        operation_id="feedback_batch",
+        summary="Report several notifications' feedback at once",
+        description=f"Up to {LIMIT} reports per call, with the same rules as the single endpoint: a repeat of "
+        "(notification, action) comes back as a duplicate, another customer's notification (or one never "
+        "sent) is that row's `not_found`, and every valid row is stored even when others are rejected. "
+        "What an app queues while offline (delivered, then opened or dismissed) goes here in one request.",
+        request=FeedbackBatchBody,
+        responses={200: BatchReply, **error_responses(400, 401, 413, 429)},
+        examples=[
+            OpenApiExample(
+                "Delivered, then opened",
+                value={
+                    "feedback": [
+                        {"notification_id": 1234, "action": "delivered", "at": "2026-11-25T19:03:58Z"},
+                        {
+                            "notification_id": 1234,
+                            "action": "opened",
+                            "at": "2026-11-25T19:04:05Z",
+                            "context": {"network": "wifi", "app_state": "background"},
+                        },
+                    ]
+                },
+                request_only=True,
+            )  # fmt: skip
+        ],
+        tags=["mobile: notifications"],
+    )
+    def post(self, request):
+        rows, result = validated(batch_rows(request, "feedback", self.LIMIT), parse_feedback)
+        services.feedback_record_many(customer_id=request.auth.customer_id, rows=rows, result=result)
+        return Response(result.as_reply())
 
 
 # --- preferences (mobile) -------------------------------------------------------------------

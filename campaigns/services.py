@@ -3,6 +3,7 @@ phones report."""
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery, Feedback, Notification, Reason, SendingSwitch
 from campaigns.selectors import VISIBLE_TO_CUSTOMER
+from optimus_site.bulk import BatchResult
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +144,82 @@ def feedback_record(*, customer_id: int, notification_id: int, action: str, at, 
     if Notification.objects.filter(pk=notification_id, customer_id=customer_id, status__in=visible).exists():
         return FeedbackOutcome.REPEAT
     return FeedbackOutcome.NOT_FOUND
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    notification_id: int
+    action: str
+    at: dt.datetime
+    context: dict
+
+
+def feedback_record_many(*, customer_id: int, rows: dict[int, FeedbackRow], result: BatchResult) -> None:
+    """Stores a batch of what the customer's phone reported (`POST /me/feedback`), with the single
+    endpoint's rules: a repeat of (notification, action) is a duplicate, another customer's (or an
+    unsent) notification is that row's `not_found`. ``rows`` maps each valid row's index in the
+    batch to it; the outcome of each goes into ``result``.
+
+    One INSERT … SELECT for the whole batch: the rows come in as a derived table joined to the
+    customer's visible notifications, so a stranger's id simply yields nothing. Only when fewer rows
+    went in than were sent does one more query tell repeats from strangers' ids.
+    """
+    if not rows:
+        return
+    table = Feedback._meta.db_table
+    notifications = Notification._meta.db_table
+    visible = list(VISIBLE_TO_CUSTOMER)
+    connection = connections[router.db_for_write(Feedback)]
+    insert = connection.ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    moment = timezone.now()  # received_at of every row this call writes: how they are told apart below
+    derived, params = [], []
+    for row in rows.values():
+        derived.append("SELECT %s AS nid, %s AS act, %s AS occurred, %s AS battery, %s AS charging, "
+                       "%s AS network, %s AS app_state, %s AS os")  # fmt: skip
+        params += [
+            row.notification_id,
+            row.action,
+            connection.ops.adapt_datetimefield_value(row.at),
+            row.context.get("battery"),
+            row.context.get("charging"),
+            row.context.get("network", ""),
+            row.context.get("app_state", ""),
+            row.context.get("os", ""),
+        ]
+    # Only table names and placeholders are interpolated; every value is a parameter.
+    sql = (
+        f"{insert} {table} (notification_id, action, occurred_at, received_at, battery, charging, network, "  # noqa: S608
+        f"app_state, os) SELECT n.id, v.act, v.occurred, %s, v.battery, v.charging, v.network, v.app_state, "
+        f"v.os FROM ({' UNION ALL '.join(derived)}) v JOIN {notifications} n ON n.id = v.nid "
+        f"WHERE n.customer_id = %s AND n.status IN ({', '.join(['%s'] * len(visible))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(moment), *params, customer_id, *visible])
+        inserted = cursor.rowcount
+    if inserted == len(rows):
+        for index in rows:
+            result.accept(index)
+        return
+    # Some rows went nowhere: repeats, or ids that are not this customer's. Every (notification,
+    # action) of a visible notification now has a row; ours carry this call's received_at.
+    stored = {
+        (notification_id, action): received_at == moment
+        for notification_id, action, received_at in Feedback.objects.filter(
+            notification_id__in={row.notification_id for row in rows.values()},
+            notification__customer_id=customer_id,
+            notification__status__in=visible,
+        ).values_list("notification_id", "action", "received_at")
+    }
+    seen: set[tuple[int, str]] = set()
+    for index, row in rows.items():
+        pair = (row.notification_id, row.action)
+        if pair not in stored:
+            result.reject(index, "not_found: no such notification for this customer")
+        elif stored[pair] and pair not in seen:
+            result.accept(index)
+        else:
+            result.duplicate(index)
+        seen.add(pair)
 
 
 # --- Operator controls ------------------------------------------------------------------------

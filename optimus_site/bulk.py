@@ -9,6 +9,10 @@ from django.db import connections, models, router
 from django.db.models.constants import OnConflict
 
 
+class RowError(ValueError):
+    """One row is bad; the message says why, for the person who sent it."""
+
+
 def ensure_external_ids(model: type[models.Model], external_ids: Iterable[str], cache: dict[str, int]) -> int:
     """Fills `cache` ({external_id: pk}) for every id, creating rows of `model` for unknown ones.
     Returns how many rows were created.

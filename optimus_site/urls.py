@@ -45,6 +45,7 @@ api_v1 = [
         "notification-feedback",
     ),
     *endpoint(r"me/preferences", campaigns_api.PreferencesApi.as_view(), "preferences"),
+    *endpoint(r"me/feedback", campaigns_api.FeedbackBatchApi.as_view(), "feedback-batch"),
     # JSON first, like every other answer under /api/v1/ (errors included); `?format=yaml` or an
     # `Accept: application/vnd.oai.openapi` header still gives YAML.
     *endpoint(r"schema", SpectacularAPIView.as_view(renderer_classes=SCHEMA_RENDERERS), "schema"),

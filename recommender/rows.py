@@ -3,14 +3,11 @@
 from decimal import Decimal, InvalidOperation
 
 from optimus_site import netguard
+from optimus_site.bulk import RowError  # shared with every batch endpoint
 
 MAX_AMOUNT = Decimal("1e11")
 MAX_PRICE = Decimal("1e10")  # Item.price is DECIMAL(12, 2): a bigger price would be clamped or fail
 CENT = Decimal("0.01")
-
-
-class RowError(ValueError):
-    """One row is bad; the message says why, for the person who sent it."""
 
 
 def parse_money(text: str, name: str, *, limit: Decimal = MAX_AMOUNT) -> Decimal:

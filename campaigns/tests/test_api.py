@@ -3,6 +3,8 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import rules
@@ -73,6 +75,67 @@ def test_feedback_validation(ana, body, field):
         ana.post(f"{API}/notifications/{notification.pk}/feedback", body, format="json"), 400, "invalid"
     )
     assert field in error["fields"]
+
+
+def hours_ago(customer, hours: int) -> Notification:
+    return sent_notification(customer, scheduled_for=timezone.now() - dt.timedelta(hours=hours))
+
+
+@pytest.mark.django_db
+def test_a_batch_of_feedback_follows_the_single_endpoints_rules_row_by_row(ana, ben):
+    mine, other = hours_ago(ana.customer, 1), hours_ago(ana.customer, 2)
+    unsent = NotificationFactory(customer=ana.customer, status=Notification.Status.PLANNED)
+    bens = sent_notification(ben.customer)
+    ana.post(f"{API}/notifications/{other.pk}/feedback", {"action": "opened", "at": now_iso()}, format="json")
+    rows = [
+        {"notification_id": mine.pk, "action": "delivered", "at": now_iso(), "action_id": "q-1"},
+        {"notification_id": mine.pk, "action": "opened", "at": now_iso(), "context": {"battery": 7, "network": "wifi"}},
+        {"notification_id": other.pk, "action": "opened", "at": now_iso()},  # already reported alone
+        {"notification_id": bens.pk, "action": "opened", "at": now_iso()},  # another customer's
+        {"notification_id": unsent.pk, "action": "delivered", "at": now_iso()},  # never sent
+        {"notification_id": mine.pk, "action": "clicked", "at": now_iso()},
+        {"notification_id": mine.pk, "action": "dismissed", "at": "yesterday"},
+        ["not", "an", "object"],
+        {"notification_id": mine.pk, "action": "delivered", "at": now_iso()},  # twice in this batch
+        {"notification_id": other.pk, "action": "dismissed", "at": now_iso(), "extra": 1},
+    ]
+    body = ana.post(f"{API}/me/feedback", {"feedback": rows}, format="json").json()
+    assert [r["status"] for r in body["results"]] == [
+        "accepted", "accepted", "duplicate", "rejected", "rejected", "rejected", "rejected", "rejected",
+        "duplicate", "rejected",
+    ]  # fmt: skip
+    assert body["accepted"] == 2 and body["duplicates"] == 2
+    errors = {r["index"]: r["error"] for r in body["rejected"]}
+    assert "not_found" in errors[3] and "not_found" in errors[4]
+    assert "action" in errors[5] and "at" in errors[6] and "object" in errors[7] and "extra" in errors[9]
+    assert set(Feedback.objects.filter(notification=mine).values_list("action", "battery", "network")) == {
+        ("delivered", None, ""),
+        ("opened", 7, "wifi"),
+    }
+    assert not Feedback.objects.filter(notification__in=[bens, unsent]).exists()
+    # The same batch again: nothing new, every valid row a duplicate.
+    again = ana.post(f"{API}/me/feedback", {"feedback": rows[:3]}, format="json").json()
+    assert (again["accepted"], again["duplicates"]) == (0, 3)
+
+
+@pytest.mark.django_db
+def test_a_batch_of_new_feedback_is_one_statement(ana):
+    notifications = [hours_ago(ana.customer, hours) for hours in range(1, 21)]
+    rows = [{"notification_id": n.pk, "action": "delivered", "at": now_iso()} for n in notifications]
+    ana.post(f"{API}/me/feedback", {"feedback": rows[:1]}, format="json")  # warms the credential cache
+    with CaptureQueriesContext(connection) as queries:
+        body = ana.post(f"{API}/me/feedback", {"feedback": rows[1:]}, format="json").json()
+    assert body["accepted"] == 19
+    writes = [q["sql"] for q in queries.captured_queries if "feedback" in q["sql"].lower()]
+    assert len(writes) == 1, writes
+
+
+@pytest.mark.django_db
+def test_a_feedback_batch_must_be_a_list_of_at_most_500(ana):
+    assert_error(ana.post(f"{API}/me/feedback", {"feedback": {}}, format="json"), 400, "invalid")
+    assert_error(ana.post(f"{API}/me/feedback", [], format="json"), 400, "invalid")
+    many = [{"notification_id": 1, "action": "opened", "at": now_iso()}] * 501
+    assert_error(ana.post(f"{API}/me/feedback", {"feedback": many}, format="json"), 400, "invalid")
 
 
 # --- preferences ------------------------------------------------------------------------------

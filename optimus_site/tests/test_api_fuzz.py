@@ -35,7 +35,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 NEGATIVE_CHECKS = [*CHECKS, negative_data_rejection]
 # Batches keep their good rows: a bad row is reported in a 2xx answer's per-row errors (DESIGN.md),
 # so only the envelope is checked there, not "invalid means 4xx".
-BATCH_PATHS = ("/api/v1/events", "/api/v1/events/bulk", "/api/v1/items/bulk")
+BATCH_PATHS = ("/api/v1/events", "/api/v1/events/bulk", "/api/v1/items/bulk", "/api/v1/me/feedback")
 
 
 def error_shape(response) -> None:

@@ -117,6 +117,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["feedback_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/preferences": {
         parameters: {
             query?: never;
@@ -244,6 +260,9 @@ export interface components {
         EventsBulkBodyRequest: {
             events: components["schemas"]["ServerEventDocRequest"][];
         };
+        FeedbackBatchBodyRequest: {
+            feedback: components["schemas"]["FeedbackItemRequest"][];
+        };
         /** @enum {string} */
         FeedbackContextAppStateEnum: "foreground" | "background" | "killed";
         /** @enum {string} */
@@ -259,6 +278,15 @@ export interface components {
             action: components["schemas"]["ActionEnum"];
             /** Format: date-time */
             at: string;
+            context?: components["schemas"]["FeedbackContextRequest"];
+        };
+        FeedbackItemRequest: {
+            /** Format: int64 */
+            notification_id: number;
+            action: components["schemas"]["ActionEnum"];
+            /** Format: date-time */
+            at: string;
+            action_id?: string;
             context?: components["schemas"]["FeedbackContextRequest"];
         };
         FeedbackOutput: {
@@ -827,6 +855,61 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ItemsBulkBodyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchReply"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    feedback_batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackBatchBodyRequest"];
             };
         };
         responses: {
