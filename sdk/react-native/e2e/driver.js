@@ -80,7 +80,7 @@ function instrumentedFetch(url, init) {
     }
     const text = await response.text();
     const entry = { method: init.method, path: p, status: response.status };
-    if (p === "/events" && response.status === 200) {
+    if ((p === "/events" || p === "/me/feedback") && response.status === 200) {
       const reply = JSON.parse(text);
       entry.accepted = reply.accepted;
       entry.duplicates = reply.duplicates;

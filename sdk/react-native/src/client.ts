@@ -483,11 +483,11 @@ export class OptimusClient {
       const items = this.queue.snapshot();
       const device = items.find((i): i is DeviceItem => i.kind === "device");
       const events = items.filter((i): i is EventItem => i.kind === "event");
-      const feedback = items.find((i): i is FeedbackItem => i.kind === "feedback");
+      const feedback = items.filter((i): i is FeedbackItem => i.kind === "feedback");
       let outcome: Outcome;
       if (device) outcome = await this.sendDevice(device);
       else if (events.length) outcome = await this.sendEvents(events.slice(0, this.batchSize));
-      else if (feedback) outcome = await this.sendFeedback(feedback);
+      else if (feedback.length) outcome = await this.sendFeedback(feedback.slice(0, this.batchSize));
       else return finish();
 
       if (outcome.kind === "done") {
@@ -622,13 +622,27 @@ export class OptimusClient {
     return this.drop([item], answer, "device registration");
   }
 
-  private async sendEvents(batch: EventItem[]): Promise<Outcome> {
-    const answer = await this.exchange("POST", "/events", { events: batch.map((i) => i.event) }, batch);
+  private sendEvents(batch: EventItem[]): Promise<Outcome> {
+    return this.sendBatch("/events", { events: batch.map((i) => i.event) }, batch, (i) => `event ${i.event.type} ${i.id}`);
+  }
+
+  private sendFeedback(batch: FeedbackItem[]): Promise<Outcome> {
+    const feedback = batch.map((i) => ({ notification_id: i.notificationId, ...i.feedback }));
+    return this.sendBatch("/me/feedback", { feedback }, batch, (i) => `${i.feedback.action} feedback for notification ${i.notificationId}`);
+  }
+
+  /**
+   * One batch call (`/events`, `/me/feedback`): the reply says, row by row, what was stored; a
+   * rejected row is reported and dropped (resending it would be rejected again), the rest are done.
+   * 413: the batch is halved and sent again.
+   */
+  private async sendBatch<T extends QueueItem>(path: string, body: unknown, batch: T[], what: (item: T) => string): Promise<Outcome> {
+    const answer = await this.exchange("POST", path, body, batch);
     if (!("status" in answer)) return answer;
     if (answer.status === 200) {
       const reply = answer.json as BatchReply | undefined;
       if (!reply || !Array.isArray(reply.results)) return { kind: "retry" }; // not the API answering
-      const rejected: { item: EventItem; error: string }[] = [];
+      const rejected: { item: T; error: string }[] = [];
       for (const row of reply.results) {
         const item = batch[row.index];
         if (item && row.status === "rejected") rejected.push({ item, error: row.error ?? "rejected" });
@@ -638,10 +652,7 @@ export class OptimusClient {
       if (accepted.length) this.emitSent(accepted);
       for (const r of rejected) {
         this.report(
-          new OptimusError("rejected", `optimus: event ${r.item.event.type} ${r.item.id} rejected: ${r.error}`, {
-            status: 200,
-            items: [r.item],
-          }),
+          new OptimusError("rejected", `optimus: ${what(r.item)} rejected: ${r.error}`, { status: 200, items: [r.item] }),
         );
       }
       return { kind: "done", sent: accepted.length, dropped: rejected.length };
@@ -650,18 +661,7 @@ export class OptimusClient {
       this.batchSize = Math.max(1, Math.floor(batch.length / 2));
       return { kind: "again" };
     }
-    return this.drop(batch, answer, `batch of ${batch.length} event(s)`);
-  }
-
-  private async sendFeedback(item: FeedbackItem): Promise<Outcome> {
-    const answer = await this.exchange("POST", `/notifications/${item.notificationId}/feedback`, item.feedback, [item]);
-    if (!("status" in answer)) return answer;
-    if (answer.status === 200 || answer.status === 201) {
-      await this.queue.remove([item.id]);
-      this.emitSent([item]);
-      return { kind: "done", sent: 1, dropped: 0 };
-    }
-    return this.drop([item], answer, `${item.feedback.action} feedback for notification ${item.notificationId}`);
+    return this.drop(batch, answer, `batch of ${batch.length} ${path === "/events" ? "event(s)" : "feedback report(s)"}`);
   }
 
   /** A direct call (inbox, preferences): no queue, errors thrown to the caller. */

@@ -10,7 +10,7 @@ test("events go in batches of at most 500, oldest first, devices before events, 
   await client.registerDevice("tok", "fcm", { timezone: "Europe/Paris" });
   await clock.advance(0);
   const paths = server.requests.map((r) => r.path);
-  assert.deepEqual(paths, ["/devices", "/events", "/events", "/events", "/notifications/42/feedback"]);
+  assert.deepEqual(paths, ["/devices", "/events", "/events", "/events", "/me/feedback"]);
   const sizes = server.requests.filter((r) => r.path === "/events").map((r) => r.body.events.length);
   assert.deepEqual(sizes, [500, 500, 234]);
   const sent = server.requests.filter((r) => r.path === "/events").flatMap((r) => r.body.events.map((e: any) => e.event_id));
@@ -80,4 +80,24 @@ test("a repeated event id is harmless: a lost answer is retried, stored once, re
   const [, retry] = server.requests;
   assert.equal(retry!.body.events[0].event_id, id, "the same id is sent again");
   assert.equal(server.events.size, 1);
+});
+
+test("feedback queued offline goes in one batch, and a report the server does not know is dropped with an error", async () => {
+  const { client, server, errors } = harness();
+  client.setOnline(false);
+  await client.notificationReceived(42);
+  await client.notificationOpened(42);
+  await client.notificationReceived(99); // not a notification of this customer
+  client.setOnline(true);
+  await client.flush();
+  const calls = server.requests.filter((r) => r.path === "/me/feedback");
+  assert.equal(calls.length, 1);
+  assert.deepEqual(
+    calls[0]!.body.feedback.map((f: any) => [f.notification_id, f.action]),
+    [[42, "delivered"], [42, "opened"], [99, "delivered"]],
+  );
+  assert.deepEqual([...server.feedback.keys()].sort(), ["42:delivered", "42:opened"]);
+  assert.equal(client.pending, 0);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /delivered feedback for notification 99 rejected: not_found/);
 });

@@ -143,6 +143,28 @@ export class FakeServer {
       });
       return respond(200, reply);
     }
+    if (r.method === "POST" && r.path === "/me/feedback") {
+      const rows: any[] = r.body.feedback;
+      if (rows.length > 500) return respond(400, { error: { code: "invalid", message: "feedback: at most 500" } });
+      const reply = { accepted: 0, duplicates: 0, rejected: [] as any[], results: [] as any[] };
+      rows.forEach((f, index) => {
+        const { notification_id: id, ...report } = f;
+        const key = `${id}:${f.action}`;
+        if (!this.notifications.has(id)) {
+          const error = "not_found: no such notification for this customer";
+          reply.rejected.push({ index, error });
+          reply.results.push({ index, status: "rejected", error });
+        } else if (this.feedback.has(key)) {
+          reply.duplicates++;
+          reply.results.push({ index, status: "duplicate" });
+        } else {
+          this.feedback.set(key, report);
+          reply.accepted++;
+          reply.results.push({ index, status: "accepted" });
+        }
+      });
+      return respond(200, reply);
+    }
     const fb = /^\/notifications\/(\d+)\/feedback$/.exec(r.path);
     if (r.method === "POST" && fb) {
       const id = Number(fb[1]);

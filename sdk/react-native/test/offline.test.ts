@@ -20,7 +20,7 @@ test("offline: nothing is attempted; back online: everything is sent exactly onc
   assert.equal(server.events.size, 700);
   assert.deepEqual([...server.feedback.keys()].sort(), ["42:delivered", "42:opened"]);
   assert.equal(server.count("/events"), 2);
-  assert.equal(server.count("/notifications"), 2);
+  assert.equal(server.count("/me/feedback"), 1, "both reports in one batch");
 });
 
 test("the connection drops in the middle of the queue: nothing lost, nothing stored twice", async () => {

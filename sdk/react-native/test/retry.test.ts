@@ -47,10 +47,10 @@ for (const status of [500, 502, 503]) {
   test(`${status} is retried`, async () => {
     const { client, server, clock, errors } = harness();
     await client.notificationOpened(42);
-    server.failNext({ kind: "status", status }, "/notifications", 2);
+    server.failNext({ kind: "status", status }, "/me/feedback", 2);
     await client.flush();
     await clock.advance(60_000);
-    assert.equal(server.count("/notifications/42/feedback"), 3);
+    assert.equal(server.count("/me/feedback"), 3);
     assert.equal(server.feedback.size, 1);
     assert.equal(errors.length, 0);
   });
@@ -72,18 +72,17 @@ test("429 waits for Retry-After before the next attempt, whatever triggers it", 
   assert.equal(client.pending, 0);
 });
 
-test("other 4xx are not retried: the item is dropped and the app is told", async () => {
+test("a report the server rejects is not retried: it is dropped and the app is told, the others go", async () => {
   const { client, server, clock, errors } = harness();
-  await client.notificationOpened(999); // not this customer's notification: 404
+  await client.notificationOpened(999); // not this customer's notification: that row's not_found
   await client.notificationOpened(42);
   await client.flush();
   await clock.advance(600_000);
-  assert.equal(server.count("/notifications/999"), 1);
+  assert.equal(server.count("/me/feedback"), 1);
   assert.equal(errors.length, 1);
-  assert.equal(errors[0]!.code, "client_error");
-  assert.equal(errors[0]!.status, 404);
-  assert.equal(errors[0]!.body?.error.code, "not_found");
-  assert.equal(server.feedback.size, 1, "the next item still went");
+  assert.equal(errors[0]!.code, "rejected");
+  assert.match(errors[0]!.message, /opened feedback for notification 999 rejected: not_found/);
+  assert.equal(server.feedback.size, 1, "the other report still went");
   assert.equal(client.pending, 0);
 });
 
