@@ -1,5 +1,6 @@
-"""``TimingModel`` and ``fit_timing_model``: the ensemble of blend, shifted and learned estimates competing with
-the population's best hour on pseudo-test windows before the cutoff."""
+"""``TimingModel`` and ``fit_timing_model``: the population's best hour (per weekday or overall), the person's
+hours shrunk toward it (profile.py) and the ensemble of blend, shifted and learned estimates, competing on
+pseudo-test windows before the cutoff."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from recommender.ml.timing.days import PopulationProfile, Targets, UserDays, dow_of_day, window_hits
 from recommender.ml.timing.features import FEATURES, MONOTONE, hour_features
+from recommender.ml.timing.profile import SHRINKAGES, ProfileCounts, Shrinkage, profile_counts
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class TimingModel:
     population: PopulationProfile
     blend: Blend = BLENDS[0]
     classifier: object | None = None
+    shrinkage: Shrinkage = SHRINKAGES[0]
     validation: dict = field(default_factory=dict)
 
     def scores(self, history: UserDays, targets: Targets, *, as_of_day: int) -> np.ndarray:
@@ -61,6 +64,8 @@ class TimingModel:
             return np.tile(self.population.hour, (len(targets), 1))
         if self.policy == "dow_hour":
             return self.population.dow_hour[dow_of_day(targets.day)]
+        if self.policy == "profile":
+            return self.shrinkage.scores(profile_counts(history, self.population, targets, as_of_day=as_of_day))
         features = hour_features(history, self.population, targets, as_of_day=as_of_day)
         return ensemble_scores(features, self.blend, self.classifier)
 
@@ -99,6 +104,7 @@ def _new_classifier(seed: int):
 @dataclass(frozen=True)
 class _Window:
     features: np.ndarray  # (n, 24, F)
+    counts: ProfileCounts
     hits: np.ndarray  # (n, 24) bool
 
 
@@ -120,8 +126,10 @@ def pseudo_test_windows(
         if len(inside) > max_targets:
             inside = inside.select(np.sort(rng.choice(len(inside), max_targets, replace=False)))
         population = PopulationProfile.from_user_days(before)
-        features = hour_features(before, population, Targets.of(inside), as_of_day=start)
-        windows.append(_Window(features=features, hits=window_hits(inside.bits)))
+        targets = Targets.of(inside)
+        features = hour_features(before, population, targets, as_of_day=start)
+        counts = profile_counts(before, population, targets, as_of_day=start)
+        windows.append(_Window(features=features, counts=counts, hits=window_hits(inside.bits)))
     return windows
 
 
@@ -144,7 +152,9 @@ def _window_hits(window: _Window, scores: np.ndarray) -> int:
     return int(window.hits[np.arange(len(chosen)), chosen].sum())
 
 
-POLICIES = ("hour", "dow_hour", "ensemble")
+# Simplest first: on a tie the earlier one stays. The weekday's profile comes before the overall one because
+# it is already shrunk toward it (DOW_PRIOR_DAYS): on a short log it is nearly the overall profile anyway.
+POLICIES = ("dow_hour", "hour", "profile", "ensemble")
 COMPONENTS = ("shifted", "blend", "learned")
 
 
@@ -161,9 +171,10 @@ def fit_timing_model(
     """Fit the send-time policy on ``history`` (days before ``as_of_day``) for the ``horizon_days`` ahead.
 
     Everything is chosen on pseudo-test windows carved from the history (never on what comes after it):
-    the blend on the ``train_windows`` most recent ones, the classifier trained on them. To choose between
-    the ensemble and the population alone, each of the last ``validation_windows`` windows scores both, with
-    the blend and classifier chosen and trained on older windows only; the ensemble must do strictly better.
+    the shrinkage and the blend on the ``train_windows`` most recent ones, the classifier trained on them. To
+    choose between the policies, each of the last ``validation_windows`` windows scores all of them, with the
+    shrinkage, blend and classifier chosen and trained on older windows only; a policy later in ``POLICIES``
+    must do strictly better than the earlier ones. Then the winner is refitted on the most recent windows.
     """
     history = history.between(end_day=as_of_day)
     population = PopulationProfile.from_user_days(history)
@@ -176,8 +187,9 @@ def fit_timing_model(
         seed=seed,
     )
     if len(windows) < 2:
-        return TimingModel(policy="hour", population=population)
+        return TimingModel(policy="dow_hour", population=population)
     blend_hits = np.array([[_window_hits(w, blend.scores(w.features)) for blend in BLENDS] for w in windows])
+    shrinkage_hits = np.array([[_window_hits(w, option.scores(w.counts)) for option in SHRINKAGES] for w in windows])
     totals = dict.fromkeys(POLICIES + COMPONENTS, 0)
     days = 0
     for v in range(min(validation_windows, len(windows) - 1)):
@@ -185,17 +197,22 @@ def fit_timing_model(
         features = window.features
         days += len(features)
         blend = BLENDS[int(np.argmax(blend_hits[older].sum(axis=0)))]
+        shrinkage = SHRINKAGES[int(np.argmax(shrinkage_hits[older].sum(axis=0)))]
         classifier = _fit_classifier(windows[older], seed)
         totals["hour"] += _window_hits(window, features[:, :, FEATURES.index("pop")])
         totals["dow_hour"] += _window_hits(window, features[:, :, FEATURES.index("pop_dow")])
         totals["shifted"] += _window_hits(window, features[:, :, FEATURES.index("shifted")])
         totals["blend"] += _window_hits(window, blend.scores(features))
+        totals["profile"] += _window_hits(window, shrinkage.scores(window.counts))
         if classifier is not None:
             totals["learned"] += _window_hits(window, _predict(classifier, features))
         totals["ensemble"] += _window_hits(window, ensemble_scores(features, blend, classifier))
     validation = {name: {"hit_rate": totals[name] / days, "user_days": days} for name in totals}
     # Strictly better only: on a tie the simpler policy (earlier in POLICIES) stays.
     policy = max(POLICIES, key=lambda name: (totals[name], -POLICIES.index(name)))
+    if policy == "profile":
+        shrinkage = SHRINKAGES[int(np.argmax(shrinkage_hits[:train_windows].sum(axis=0)))]
+        return TimingModel(policy=policy, population=population, shrinkage=shrinkage, validation=validation)
     if policy != "ensemble":
         return TimingModel(policy=policy, population=population, validation=validation)
     blend = BLENDS[int(np.argmax(blend_hits[:train_windows].sum(axis=0)))]
