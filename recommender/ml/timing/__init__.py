@@ -33,7 +33,7 @@ Import the public names from here.
 from recommender.ml.timing.days import PopulationProfile, Targets, UserDays, dow_of_day, window_hits
 from recommender.ml.timing.features import FEATURES, hour_features
 from recommender.ml.timing.model import BLENDS, POLICIES, Blend, TimingModel, fit_timing_model
-from recommender.ml.timing.profile import SHRINKAGES, ProfileCounts, Shrinkage, profile_counts
+from recommender.ml.timing.profile import SHRINKAGES, HourNeighbours, ProfileCounts, Shrinkage, profile_counts
 from recommender.ml.timing.send_hours import QuietHours, SendHour, best_send_hours, coming_week_slots, local_user_days
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "FEATURES",
     "POLICIES",
     "Blend",
+    "HourNeighbours",
     "PopulationProfile",
     "ProfileCounts",
     "QuietHours",

@@ -3,13 +3,15 @@ weekend split where their history supports it: the send-time policy that still w
 
 Three levels, each shrunk toward the one above by a number of days of evidence:
 
-    population   the target weekday's profile (PopulationProfile.dow_hour, itself shrunk toward the whole week)
-    person       (own hits + person_days x population) / (own active days + person_days)
+    root         either the target weekday's population profile (PopulationProfile.dow_hour, itself shrunk
+                 toward the whole week) or the person's "neighbours" (HourNeighbours): what people who used the
+                 same hours on their other days did on a day of the target's type
+    person       (own hits + person_days x root) / (own active days + person_days)
     day type     (own hits on weekdays, or on weekends + day_type_days x person) / (such days + day_type_days)
 
-A person with one active day keeps (nearly) the population's hours when ``person_days`` is large; a person
-with many gets their own. How large, whether the day type counts, and how much the person's hours are smoothed
-over neighbours are chosen on windows carved from the training period (model.py), never fixed for one dataset.
+A person with one active day keeps (nearly) the root's hours when ``person_days`` is large; a person with many
+gets their own. Which root, how large, whether the day type counts, and how much the person's hours are smoothed
+are chosen on windows carved from the training period (model.py), never fixed for one dataset.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recommender.ml.timing.days import HOURS, PopulationProfile, Targets, UserDays, dow_of_day, window_hits
+from recommender.ml.timing.days import (
+    HOURS,
+    PopulationProfile,
+    Targets,
+    UserDays,
+    dow_of_day,
+    hour_matrix,
+    window_hits,
+)
+
+# Days of evidence each row of HourNeighbours is shrunk toward the population's profile by: an hour few people
+# used says little about what they do on other days. A regulariser, not a tuned constant.
+NEIGHBOUR_PRIOR_DAYS = 10.0
 
 
 def is_weekend(dow: np.ndarray) -> np.ndarray:
@@ -32,40 +46,94 @@ class ProfileCounts:
     """Per target day: the population's profile for its weekday and the person's own evidence as of a day."""
 
     root: np.ndarray  # (n, 24) population rate of each hour's window on the target's weekday
+    neighbours: np.ndarray  # (n, 24) the same from people with the person's hours (the root for newcomers)
     days: np.ndarray  # (n,) the person's active days
     hits: np.ndarray  # (n, 24) of them, days active in each hour's window
     type_days: np.ndarray  # (n,) the person's active days of the target's type (weekday or weekend)
     type_hits: np.ndarray  # (n, 24) of them, days active in each hour's window
 
 
-def profile_counts(
-    history: UserDays, population: PopulationProfile, targets: Targets, *, as_of_day: int
-) -> ProfileCounts:
-    """The counts behind every ``Shrinkage``, from history strictly before ``as_of_day``."""
-    history = history.between(end_day=as_of_day).of_users(np.unique(targets.user))
-    users = np.unique(history.user)
-    row = np.searchsorted(users, history.user)
-    hits = window_hits(history.bits).astype(float)
+def _per_user_by_day_type(history: UserDays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted users and, per user and day type: active days, window hits (users x 2 x 24) and hours used, each
+    day's hours counting 1 in all (a long day is not more evidence than a short one)."""
+    users, row = np.unique(history.user, return_inverse=True)
     day_type = is_weekend(history.dow)
-    own_hits = np.zeros((len(users) + 1, 24))
-    np.add.at(own_hits, row, hits)
-    own_days = np.bincount(row, minlength=len(users) + 1).astype(float)
-    type_hits = np.zeros((len(users) + 1, 2, 24))
-    np.add.at(type_hits, (row, day_type), hits)
-    type_days = np.zeros((len(users) + 1, 2))
-    np.add.at(type_days, (row, day_type), 1.0)
+    days = np.zeros((len(users), 2))
+    np.add.at(days, (row, day_type), 1.0)
+    hits = np.zeros((len(users), 2, 24))
+    np.add.at(hits, (row, day_type), window_hits(history.bits).astype(float))
+    hours = hour_matrix(history.bits)
+    hours /= np.maximum(hours.sum(axis=1, keepdims=True), 1.0)
+    used = np.zeros((len(users), 2, 24))
+    np.add.at(used, (row, day_type), hours)
+    return users, days, hits, used
 
-    # People without history point at the last row, which stays empty: they get the population alone.
+
+@dataclass(frozen=True)
+class HourNeighbours:
+    """``rates[a, b, g, h]``: how often people who used hour g on a day of type a (0 weekday, 1 weekend) were
+    active in the window of hour h on another day, of type b. Learnt from everyone's pairs of distinct active
+    days, so it knows that an evening person stays one, in whatever time zone, and that days off start later."""
+
+    rates: np.ndarray  # (2, 2, 24, 24)
+
+    @classmethod
+    def from_user_days(cls, user_days: UserDays, *, prior_days: float = NEIGHBOUR_PRIOR_DAYS) -> HourNeighbours:
+        if len(user_days) == 0:
+            return cls(rates=np.full((2, 2, 24, 24), 2 / 24))
+        _, days, hits, used = _per_user_by_day_type(user_days)
+        # The same day paired with itself says nothing about other days: take it out of the sums.
+        day_hours = hour_matrix(user_days.bits)
+        day_hours /= np.maximum(day_hours.sum(axis=1, keepdims=True), 1.0)
+        day_hits = window_hits(user_days.bits).astype(float)
+        day_type = is_weekend(user_days.dow)
+        rates = np.zeros((2, 2, 24, 24))
+        for a in range(2):
+            for b in range(2):
+                pairs = used[:, a].T @ hits[:, b]
+                weight = used[:, a].T @ days[:, b]
+                if a == b:
+                    same = day_type == a
+                    pairs -= day_hours[same].T @ day_hits[same]
+                    weight -= day_hours[same].sum(axis=0)
+                population = hits[:, b].sum(axis=0) / max(days[:, b].sum(), 1.0)
+                rates[a, b] = (pairs + prior_days * population) / (np.maximum(weight, 0.0)[:, None] + prior_days)
+        return cls(rates=rates)
+
+
+def profile_counts(
+    history: UserDays,
+    population: PopulationProfile,
+    targets: Targets,
+    *,
+    as_of_day: int,
+    neighbours: HourNeighbours | None = None,
+) -> ProfileCounts:
+    """The counts behind every ``Shrinkage``, from history strictly before ``as_of_day``. Without
+    ``neighbours`` (learnt from the same history) the neighbour root is the population's."""
+    history = history.between(end_day=as_of_day).of_users(np.unique(targets.user))
+    users, days, hits, used = _per_user_by_day_type(history)
+    # People without history point at an extra, empty row: they get the root alone.
+    days, hits, used = (np.concatenate([x, np.zeros((1, *x.shape[1:]))]) for x in (days, hits, used))
     who = pd.Index(users).get_indexer(targets.user)
     who = np.where(who >= 0, who, len(users))
     target_dow = dow_of_day(targets.day)
     target_type = is_weekend(target_dow)
+    root = population.dow_hour[target_dow]
+    if neighbours is None:
+        near = root
+    else:
+        # The person's hours of each day type, mapped to the target's type, averaged over their active days.
+        mapped = np.einsum("uag,abgh->ubh", used, neighbours.rates)[who, target_type]
+        total = days.sum(axis=1)[who]
+        near = np.where(total[:, None] > 0, mapped / np.maximum(total, 1.0)[:, None], root)
     return ProfileCounts(
-        root=population.dow_hour[target_dow],
-        days=own_days[who],
-        hits=own_hits[who],
-        type_days=type_days[who, target_type],
-        type_hits=type_hits[who, target_type],
+        root=root,
+        neighbours=near,
+        days=days.sum(axis=1)[who],
+        hits=hits.sum(axis=1)[who],
+        type_days=days[who, target_type],
+        type_hits=hits[who, target_type],
     )
 
 
@@ -80,15 +148,17 @@ def smoothing_kernel(sigma: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Shrinkage:
-    """How much a person's own hours count. ``person_days`` None: the population alone; ``day_type_days`` None:
-    weekdays and weekends pooled; ``sigma``: hours of smoothing of the person's own hits (0: none)."""
+    """How much a person's own hours count. ``person_days`` None: the root alone; ``day_type_days`` None:
+    weekdays and weekends pooled; ``sigma``: hours of smoothing of the person's own hits (0: none); ``root``:
+    "population" or "neighbours"."""
 
     person_days: float | None
     day_type_days: float | None = None
     sigma: float = 0.0
+    root: str = "population"
 
     def scores(self, counts: ProfileCounts) -> np.ndarray:
-        root = counts.root
+        root = counts.root if self.root == "population" else counts.neighbours
         if self.person_days is None:
             return root
         hits, type_hits = counts.hits, counts.type_hits
@@ -103,7 +173,8 @@ class Shrinkage:
 
 # Simplest first, so that it wins ties: the population, then the most shrinkage, pooled days, no smoothing.
 SHRINKAGES = (Shrinkage(None),) + tuple(
-    Shrinkage(person_days, day_type_days, sigma)
+    Shrinkage(person_days, day_type_days, sigma, root)
+    for root in ("population", "neighbours")
     for sigma in (0.0, 1.0)
     for day_type_days in (None, 4.0, 1.0)
     for person_days in (30.0, 10.0, 3.0, 1.0)
