@@ -34,6 +34,7 @@ from recommender.ml.timing.days import (
 # Days of evidence each row of HourNeighbours is shrunk toward the population's profile by: an hour few people
 # used says little about what they do on other days. A regulariser, not a tuned constant.
 NEIGHBOUR_PRIOR_DAYS = 10.0
+NEIGHBOUR_CHUNK_ROWS = 200_000
 
 
 def is_weekend(dow: np.ndarray) -> np.ndarray:
@@ -78,26 +79,46 @@ class HourNeighbours:
     rates: np.ndarray  # (2, 2, 24, 24)
 
     @classmethod
-    def from_user_days(cls, user_days: UserDays, *, prior_days: float = NEIGHBOUR_PRIOR_DAYS) -> HourNeighbours:
-        if len(user_days) == 0:
-            return cls(rates=np.full((2, 2, 24, 24), 2 / 24))
-        _, days, hits, used = _per_user_by_day_type(user_days)
-        # The same day paired with itself says nothing about other days: take it out of the sums.
-        day_hours = hour_matrix(user_days.bits)
-        day_hours /= np.maximum(day_hours.sum(axis=1, keepdims=True), 1.0)
-        day_hits = window_hits(user_days.bits).astype(float)
-        day_type = is_weekend(user_days.dow)
-        rates = np.zeros((2, 2, 24, 24))
-        for a in range(2):
-            for b in range(2):
-                pairs = used[:, a].T @ hits[:, b]
-                weight = used[:, a].T @ days[:, b]
-                if a == b:
-                    same = day_type == a
-                    pairs -= day_hours[same].T @ day_hits[same]
-                    weight -= day_hours[same].sum(axis=0)
-                population = hits[:, b].sum(axis=0) / max(days[:, b].sum(), 1.0)
-                rates[a, b] = (pairs + prior_days * population) / (np.maximum(weight, 0.0)[:, None] + prior_days)
+    def from_user_days(
+        cls, user_days: UserDays, *, prior_days: float = NEIGHBOUR_PRIOR_DAYS, chunk_rows: int = NEIGHBOUR_CHUNK_ROWS
+    ) -> HourNeighbours:
+        pairs = np.zeros((2, 2, 24, 24))
+        weight = np.zeros((2, 2, 24))
+        type_hits, type_days = np.zeros((2, 24)), np.zeros(2)
+        # In chunks of whole people (rows are sorted by person): a big log has millions of user-days, and
+        # (user-days x 24) matrices of all of them would not fit in memory.
+        user = user_days.user
+        bounds = np.append(np.flatnonzero(np.r_[True, user[1:] != user[:-1]]), len(user_days))
+        first = 0
+        while first < len(user_days):
+            # The last person boundary within chunk_rows, or the next one when a single person has more rows.
+            last = bounds[np.searchsorted(bounds, first + chunk_rows, side="right") - 1]
+            if last <= first:
+                last = bounds[np.searchsorted(bounds, first, side="right")]
+            chunk = user_days.select(np.arange(first, last))
+            _, days, hits, used = _per_user_by_day_type(chunk)
+            day_hours = hour_matrix(chunk.bits)
+            day_hours /= np.maximum(day_hours.sum(axis=1, keepdims=True), 1.0)
+            day_hits = window_hits(chunk.bits).astype(float)
+            day_type = is_weekend(chunk.dow)
+            for a in range(2):
+                for b in range(2):
+                    pairs[a, b] += used[:, a].T @ hits[:, b]
+                    weight[a, b] += used[:, a].T @ days[:, b]
+                    if a == b:
+                        # The same day paired with itself says nothing about other days: take it out.
+                        same = day_type == a
+                        pairs[a, b] -= day_hours[same].T @ day_hits[same]
+                        weight[a, b] -= day_hours[same].sum(axis=0)
+            type_hits += hits.sum(axis=0)
+            type_days += days.sum(axis=0)
+            first = last
+        population = type_hits / np.maximum(type_days, 1.0)[:, None]
+        if not type_days.any():
+            population[:] = 2 / 24
+        rates = (pairs + prior_days * population[None, :, None, :]) / (
+            np.maximum(weight, 0.0)[:, :, :, None] + prior_days
+        )
         return cls(rates=rates)
 
 
