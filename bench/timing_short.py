@@ -8,7 +8,8 @@ Builds every log itself, deterministically:
   repeat customers per window.
 - generated: `generate_events` (simulation/world.py, views, carts and purchases, seven time zones),
   --users people × 5000 items × 60 days, seed 1, cut into six back-to-back 9-day windows (they start on
-  different weekdays), and the whole 60-day log with `--test-days 7` as the long-history check.
+  different weekdays) and into four 14-day windows (each starts on a Monday, so its test days are a
+  weekend), and the whole 60-day log with `--test-days 7` as the long-history check.
 Each log is written as an events file and evaluated by `recommender.ml.timing_eval.evaluate_file`, what
 `manage.py evaluate_timing` runs. Prints a table per log (optimus, mode hour, 12:00, the population's best
 hour, and the best fixed hour in hindsight, for information) with the ratios optimus / mode hour and
@@ -44,6 +45,7 @@ TEST_DAYS = 2
 LONG_TEST_DAYS = 7
 GENERATED_DAYS = 60
 GENERATED_WINDOWS = 6
+TWO_WEEKS = 14
 
 
 def shared_data_dir() -> Path:
@@ -178,6 +180,7 @@ def main() -> None:
         sources = {
             "online_retail_9d": windows_of(retail, WINDOW_DAYS),
             "generated_9d": windows_of(generated, WINDOW_DAYS, GENERATED_WINDOWS),
+            "generated_14d": windows_of(generated, TWO_WEEKS),
         }
         for group, windows in sources.items():
             groups[group] = []
@@ -191,6 +194,7 @@ def main() -> None:
     titles = {
         "online_retail_9d": "Online Retail, 9-day windows, --test-days 2",
         "generated_9d": f"generate_events ({args.users:,} people, seed 1) cut to 9-day windows, --test-days 2",
+        "generated_14d": f"the same cut to 14-day windows (tests on a weekend), --test-days {TEST_DAYS}",
     }
     for group, rows in groups.items():
         lines += table(titles[group], rows) + [""]
