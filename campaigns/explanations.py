@@ -30,6 +30,8 @@ TIMING_POLICIES = {
     "(personal histories did not predict better at the last run)",
     "dow_hour": "everyone's most active hour on each day of the week "
     "(personal histories did not predict better at the last run)",
+    "profile": "this customer's own active hours (weekdays and weekends apart when their history shows it), "
+    "trusted more the more days of history they have, otherwise everyone's habits",
     "ensemble": "this customer's own activity, blended with everyone's habits",
 }
 

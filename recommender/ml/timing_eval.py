@@ -135,6 +135,7 @@ def evaluate(
         "optimus": {
             "policy": model.policy,
             "blend": asdict(model.blend),
+            "shrinkage": asdict(model.shrinkage),
             "validation": model.validation,
             "fit_s": round(time.monotonic() - started, 2),
         },

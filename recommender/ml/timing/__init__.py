@@ -7,7 +7,11 @@ the person's local time (from their IANA zone, daylight saving included) in the 
 The quantity scored for an hour h is the chance that, on a day the person is active, they are active at h
 or h + 1: a push at h is seen if the person shows up within about two hours. On real logs a person's own
 history is a weak signal (their average hour varies about a tenth as much between people as from day to
-day) and naive personal policies lose to one global hour, so the model combines three estimates:
+day) and naive personal policies lose to one global hour. The simplest personal policy, ``profile``
+(profile.py), shrinks the person's own rates toward the weekday's population profile, or toward what people
+with the same hours did on that kind of day, by how many active days they have, with weekdays and weekends
+apart where their history shows it; it is what a log of a week or two supports. For long logs the model also
+combines three estimates:
 
 - ``blend`` — the person's own rates mixed with the weekday's population profile, trust growing with their
   active days; how fast (and how far) is chosen on past windows;
@@ -18,12 +22,14 @@ day) and naive personal policies lose to one global hour, so the model combines 
   shrunk, recency-weighted, same-weekday) rates, trained on the same pseudo-test windows, so it learns how
   much to trust a history like this one from how well such histories predicted the following weeks.
 
-Their mean (``ensemble``) competes with the population's best hour (``hour``, or ``dow_hour`` per weekday) on
-the last windows before the cutoff, so where personal history is useless the model falls back to the
-population. Every window repeats the evaluation protocol: features from before it, targets inside it.
+Their mean (``ensemble``) and ``profile`` compete with the population's best hour (``dow_hour`` per weekday, or
+``hour``) on the last windows before the cutoff, a more complex policy needing a margin beyond chance, so where
+personal history is useless the model falls back to the population. Every window repeats the evaluation
+protocol: features from before it, targets inside it.
 
     days         user-days, the population profile, the (person, day) targets
     features     the features of each (person, day, hour)
+    profile      the person's rates shrunk toward the population or their neighbours (Shrinkage)
     model        TimingModel and fit_timing_model
     send_hours   in the product: the best hours of a person's coming week, quiet hours left out
 
@@ -33,6 +39,7 @@ Import the public names from here.
 from recommender.ml.timing.days import PopulationProfile, Targets, UserDays, dow_of_day, window_hits
 from recommender.ml.timing.features import FEATURES, hour_features
 from recommender.ml.timing.model import BLENDS, POLICIES, Blend, TimingModel, fit_timing_model
+from recommender.ml.timing.profile import SHRINKAGES, HourNeighbours, ProfileCounts, Shrinkage, profile_counts
 from recommender.ml.timing.send_hours import QuietHours, SendHour, best_send_hours, coming_week_slots, local_user_days
 
 __all__ = [
@@ -40,9 +47,13 @@ __all__ = [
     "FEATURES",
     "POLICIES",
     "Blend",
+    "HourNeighbours",
     "PopulationProfile",
+    "ProfileCounts",
     "QuietHours",
+    "SHRINKAGES",
     "SendHour",
+    "Shrinkage",
     "Targets",
     "TimingModel",
     "UserDays",
@@ -52,5 +63,6 @@ __all__ = [
     "fit_timing_model",
     "hour_features",
     "local_user_days",
+    "profile_counts",
     "window_hits",
 ]

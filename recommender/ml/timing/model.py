@@ -1,5 +1,6 @@
-"""``TimingModel`` and ``fit_timing_model``: the ensemble of blend, shifted and learned estimates competing with
-the population's best hour on pseudo-test windows before the cutoff."""
+"""``TimingModel`` and ``fit_timing_model``: the population's best hour (per weekday or overall), the person's
+hours shrunk toward it (profile.py) and the ensemble of blend, shifted and learned estimates, competing on
+pseudo-test windows before the cutoff."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from recommender.ml.timing.days import PopulationProfile, Targets, UserDays, dow_of_day, window_hits
 from recommender.ml.timing.features import FEATURES, MONOTONE, hour_features
+from recommender.ml.timing.profile import SHRINKAGES, HourNeighbours, ProfileCounts, Shrinkage, profile_counts
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class TimingModel:
     population: PopulationProfile
     blend: Blend = BLENDS[0]
     classifier: object | None = None
+    shrinkage: Shrinkage = SHRINKAGES[0]
+    neighbours: HourNeighbours | None = None
     validation: dict = field(default_factory=dict)
 
     def scores(self, history: UserDays, targets: Targets, *, as_of_day: int) -> np.ndarray:
@@ -61,6 +65,9 @@ class TimingModel:
             return np.tile(self.population.hour, (len(targets), 1))
         if self.policy == "dow_hour":
             return self.population.dow_hour[dow_of_day(targets.day)]
+        if self.policy == "profile":
+            counts = profile_counts(history, self.population, targets, as_of_day=as_of_day, neighbours=self.neighbours)
+            return self.shrinkage.scores(counts)
         features = hour_features(history, self.population, targets, as_of_day=as_of_day)
         return ensemble_scores(features, self.blend, self.classifier)
 
@@ -99,6 +106,7 @@ def _new_classifier(seed: int):
 @dataclass(frozen=True)
 class _Window:
     features: np.ndarray  # (n, 24, F)
+    counts: ProfileCounts
     hits: np.ndarray  # (n, 24) bool
 
 
@@ -120,8 +128,11 @@ def pseudo_test_windows(
         if len(inside) > max_targets:
             inside = inside.select(np.sort(rng.choice(len(inside), max_targets, replace=False)))
         population = PopulationProfile.from_user_days(before)
-        features = hour_features(before, population, Targets.of(inside), as_of_day=start)
-        windows.append(_Window(features=features, hits=window_hits(inside.bits)))
+        targets = Targets.of(inside)
+        features = hour_features(before, population, targets, as_of_day=start)
+        neighbours = HourNeighbours.from_user_days(before)
+        counts = profile_counts(before, population, targets, as_of_day=start, neighbours=neighbours)
+        windows.append(_Window(features=features, counts=counts, hits=window_hits(inside.bits)))
     return windows
 
 
@@ -139,12 +150,51 @@ def _fit_classifier(windows: list[_Window], seed: int):
         return _new_classifier(seed).fit(features, labels)
 
 
-def _window_hits(window: _Window, scores: np.ndarray) -> int:
+def _window_log_likelihood(window: _Window, rates: np.ndarray) -> np.ndarray:
+    """Per target day: the Bernoulli log-likelihood of all 24 hours' windows under ``rates``. The shrinkage is a
+    question of calibration (how far to trust n days), and every hour of a day answers it, where the hit of
+    the best hour alone is one coin flip: on a week of Online Retail, the shrinkage chosen by hits was noise."""
+    rates = np.clip(rates, 1e-4, 1 - 1e-4)
+    return np.where(window.hits, np.log(rates), np.log1p(-rates)).sum(axis=1)
+
+
+def _target_hits(window: _Window, scores: np.ndarray) -> np.ndarray:
+    """Per target day: 1 if the best-scored hour was a hit."""
     chosen = np.argmax(scores, axis=1)
-    return int(window.hits[np.arange(len(chosen)), chosen].sum())
+    return window.hits[np.arange(len(chosen)), chosen].astype(float)
 
 
-POLICIES = ("hour", "dow_hour", "ensemble")
+def _window_hits(window: _Window, scores: np.ndarray) -> int:
+    return int(_target_hits(window, scores).sum())
+
+
+# How many standard errors a more complex option must win by. The full one-standard-error rule of
+# cross-validation also threw away the ensemble's small but real gain on a year of Online Retail (28 test
+# days: 0.336 against the population's 0.327), so half of one: still enough to stop a week of a few dozen
+# returning customers from picking noise.
+NOISE_STANDARD_ERRORS = 0.5
+
+
+def simplest_within_noise(values: np.ndarray) -> int:
+    """Index of the first (simplest) option whose total is within NOISE_STANDARD_ERRORS standard errors of the
+    best total.
+
+    ``values`` is (options, targets), larger = better, the options ordered simplest first. The standard error
+    is that of the paired difference with the best option over the same targets. On a short log a more complex
+    option must win by more than chance to be chosen; on a long one the standard error is small and the best
+    option wins.
+    """
+    best = int(np.argmax(values.sum(axis=1)))
+    for option in range(best):
+        gap = values[best] - values[option]
+        if gap.sum() <= NOISE_STANDARD_ERRORS * np.sqrt(len(gap)) * gap.std():
+            return option
+    return best
+
+
+# Simplest first: on a tie the earlier one stays. The weekday's profile comes before the overall one because
+# it is already shrunk toward it (DOW_PRIOR_DAYS): on a short log it is nearly the overall profile anyway.
+POLICIES = ("dow_hour", "hour", "profile", "ensemble")
 COMPONENTS = ("shifted", "blend", "learned")
 
 
@@ -161,9 +211,11 @@ def fit_timing_model(
     """Fit the send-time policy on ``history`` (days before ``as_of_day``) for the ``horizon_days`` ahead.
 
     Everything is chosen on pseudo-test windows carved from the history (never on what comes after it):
-    the blend on the ``train_windows`` most recent ones, the classifier trained on them. To choose between
-    the ensemble and the population alone, each of the last ``validation_windows`` windows scores both, with
-    the blend and classifier chosen and trained on older windows only; the ensemble must do strictly better.
+    the shrinkage and the blend on the ``train_windows`` most recent ones, the classifier trained on them. To
+    choose between the policies, each of the last ``validation_windows`` windows scores all of them, with the
+    shrinkage, blend and classifier chosen and trained on older windows only; a policy later in ``POLICIES``
+    must do better than the earlier ones by more than chance (half a standard error). Then the winner is
+    refitted on the most recent windows.
     """
     history = history.between(end_day=as_of_day)
     population = PopulationProfile.from_user_days(history)
@@ -176,26 +228,45 @@ def fit_timing_model(
         seed=seed,
     )
     if len(windows) < 2:
-        return TimingModel(policy="hour", population=population)
+        return TimingModel(policy="dow_hour", population=population)
     blend_hits = np.array([[_window_hits(w, blend.scores(w.features)) for blend in BLENDS] for w in windows])
-    totals = dict.fromkeys(POLICIES + COMPONENTS, 0)
-    days = 0
+    # Per window: (options, target days) log-likelihoods of every shrinkage.
+    shrinkage_fit = [
+        np.stack([_window_log_likelihood(w, option.scores(w.counts)) for option in SHRINKAGES]) for w in windows
+    ]
+
+    def best_shrinkage(chosen_on: list[np.ndarray]) -> Shrinkage:
+        return SHRINKAGES[int(np.argmax(np.concatenate(chosen_on, axis=1).sum(axis=1)))]
+
+    per_target = {name: [] for name in POLICIES + COMPONENTS}
     for v in range(min(validation_windows, len(windows) - 1)):
         window, older = windows[v], slice(v + 1, v + 1 + train_windows)
         features = window.features
-        days += len(features)
         blend = BLENDS[int(np.argmax(blend_hits[older].sum(axis=0)))]
+        shrinkage = best_shrinkage(shrinkage_fit[older])
         classifier = _fit_classifier(windows[older], seed)
-        totals["hour"] += _window_hits(window, features[:, :, FEATURES.index("pop")])
-        totals["dow_hour"] += _window_hits(window, features[:, :, FEATURES.index("pop_dow")])
-        totals["shifted"] += _window_hits(window, features[:, :, FEATURES.index("shifted")])
-        totals["blend"] += _window_hits(window, blend.scores(features))
-        if classifier is not None:
-            totals["learned"] += _window_hits(window, _predict(classifier, features))
-        totals["ensemble"] += _window_hits(window, ensemble_scores(features, blend, classifier))
-    validation = {name: {"hit_rate": totals[name] / days, "user_days": days} for name in totals}
-    # Strictly better only: on a tie the simpler policy (earlier in POLICIES) stays.
-    policy = max(POLICIES, key=lambda name: (totals[name], -POLICIES.index(name)))
+        scores = {
+            "hour": features[:, :, FEATURES.index("pop")],
+            "dow_hour": features[:, :, FEATURES.index("pop_dow")],
+            "shifted": features[:, :, FEATURES.index("shifted")],
+            "blend": blend.scores(features),
+            "profile": shrinkage.scores(window.counts),
+            "learned": _predict(classifier, features) if classifier is not None else None,
+            "ensemble": ensemble_scores(features, blend, classifier),
+        }
+        for name, score in scores.items():
+            per_target[name].append(_target_hits(window, score) if score is not None else np.zeros(len(features)))
+    per_target = {name: np.concatenate(parts) for name, parts in per_target.items()}
+    days = len(per_target["hour"])
+    validation = {name: {"hit_rate": float(hits.mean()), "user_days": days} for name, hits in per_target.items()}
+    # A policy later in POLICIES (more complex) must beat the earlier ones by more than chance.
+    policy = POLICIES[simplest_within_noise(np.stack([per_target[name] for name in POLICIES]))]
+    if policy == "profile":
+        neighbours = HourNeighbours.from_user_days(history)
+        shrinkage = best_shrinkage(shrinkage_fit[:train_windows])
+        return TimingModel(
+            policy=policy, population=population, shrinkage=shrinkage, neighbours=neighbours, validation=validation
+        )
     if policy != "ensemble":
         return TimingModel(policy=policy, population=population, validation=validation)
     blend = BLENDS[int(np.argmax(blend_hits[:train_windows].sum(axis=0)))]
