@@ -12,9 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from campaigns.dispatcher import SendReport, dispatch
-from campaigns.management.commands.train import parse_moment
 from campaigns.models import Notification
-from optimus_site.dbutils import ensure_schema
+from optimus_site.dbutils import ensure_schema, parse_moment
 
 
 class Command(BaseCommand):

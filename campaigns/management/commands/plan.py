@@ -5,9 +5,8 @@ import json
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from campaigns.management.commands.train import parse_moment
 from campaigns.planner import plan
-from optimus_site.dbutils import ensure_schema
+from optimus_site.dbutils import ensure_schema, parse_moment
 
 
 class Command(BaseCommand):

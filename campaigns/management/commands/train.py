@@ -1,27 +1,13 @@
 """manage.py train [--since DATE] [--now ISO] — fits every model from the database (DESIGN.md)."""
 
-import datetime as dt
 import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from campaigns.training import model_train
-from optimus_site.dbutils import ensure_schema
-
-
-def parse_moment(value: str, option: str) -> dt.datetime:
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise CommandError(f"{option} {value!r} is not a date (2026-11-01) or an ISO time (2026-11-01T09:00Z)")
-        moment = dt.datetime.combine(day, dt.time())
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment
+from optimus_site.dbutils import ensure_schema, parse_moment
 
 
 class Command(BaseCommand):

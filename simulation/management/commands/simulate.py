@@ -13,8 +13,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.management.commands.train import parse_moment
-from optimus_site.dbutils import ensure_schema
+from optimus_site.dbutils import ensure_schema, parse_moment
 from simulation.report import write_report
 from simulation.simulator import POLICIES, Simulation
 from simulation.world import World, WorldParams
