@@ -17,7 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 
-from campaigns.models import Feedback, Notification, Owner
+from campaigns.models import Feedback, Notification, Owner, SegmentPolicy
 from devices.models import Customer
 from recommender.ml import bandits
 
@@ -43,11 +43,6 @@ class SegmentLog:
 
     def stats(self) -> bandits.LevelStats:
         return bandits.LevelStats(self.sends, self.opens, self.dismissals, self.opt_outs)
-
-    @property
-    def open_rate(self) -> float | None:
-        sends = self.sends.sum()
-        return float(self.opens.sum() / sends) if sends else None
 
 
 class PolicyLog:
@@ -126,10 +121,10 @@ class PolicyLog:
         return log.type_opens.get(type_id, 0), log.type_sends.get(type_id, 0)
 
     def open_rate(self, segment_id: int | None, default: float) -> float:
-        rate = self.segment(segment_id).open_rate
-        if rate is None:
-            rate = self.everyone.open_rate
-        return default if rate is None else rate
+        """The segment's open rate, shrunk toward everyone's, itself toward `default`."""
+        everyone = bandits.beta_mean(self.everyone.opens.sum(), self.everyone.sends.sum(), default, 20.0)
+        own = self.segment(segment_id)
+        return bandits.beta_mean(own.opens.sum(), own.sends.sum(), everyone, 20.0)
 
 
 def segment_frequency(log: PolicyLog, *, segment_id: int, start_level: int, ceiling: int, value: float = 1.0) -> dict:
@@ -164,3 +159,17 @@ def segment_frequency(log: PolicyLog, *, segment_id: int, start_level: int, ceil
         else:
             why += "the starting frequency is still where the utility turns negative."
     return {"starting": start_level, "learned": learned, "ceiling": ceiling, "why": why}
+
+
+def segment_frequencies(*, now: dt.datetime) -> dict[int, dict]:
+    """segment id → `segment_frequency` of every active policy, from one read of the log."""
+    log = PolicyLog.read(now=now)
+    return {
+        policy.segment_id: segment_frequency(
+            log,
+            segment_id=policy.segment_id,
+            start_level=min(policy.weekly_cap, policy.weekly_ceiling),
+            ceiling=policy.weekly_ceiling,
+        )
+        for policy in SegmentPolicy.objects.filter(is_active=True)
+    }

@@ -215,6 +215,7 @@ class TypeArm:
 
 def type_posteriors(arms: Sequence[TypeArm], prior_mean: float) -> tuple[np.ndarray, np.ndarray]:
     """Beta parameters (a, b) of each arm's open rate, every arm starting at `prior_mean`."""
+    prior_mean = min(max(prior_mean, 0.001), 0.999)  # a Beta needs both parameters above 0
     a = np.array([arm.opens + prior_mean * TYPE_PRIOR_PUSHES for arm in arms])
     b = np.array([arm.sends - arm.opens + (1 - prior_mean) * TYPE_PRIOR_PUSHES for arm in arms])
     return a, b
