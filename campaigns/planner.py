@@ -399,7 +399,8 @@ class Planner:
         arms = []
         for notification_type, _ in fitting:
             opens, sends = self.log.type_arm_counts(c.segment_id, notification_type.pk)
-            arms.append(bandits.TypeArm(notification_type.pk, opens, sends, notification_type.content_value))
+            prior = self.log.type_prior(c.segment_id, notification_type.pk, DEFAULT_OPEN_RATE)
+            arms.append(bandits.TypeArm(notification_type.pk, opens, sends, notification_type.content_value, prior))
         rng = None
         if self.exploration > 0 and len(arms) > 1:
             rng = np.random.default_rng(_seed(c.customer.external_id, self.now.date().isoformat(), "type"))

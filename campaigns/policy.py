@@ -26,6 +26,84 @@ OPT_OUT_WITHIN = dt.timedelta(days=7)  # an opt-out is blamed on the last push b
 MAX_LEVEL = 50  # SegmentPolicy.weekly_ceiling's largest value
 
 
+@dataclass(frozen=True)
+class LoggedPush:
+    customer_id: int
+    segment_id: int | None
+    type_id: int
+    level: int  # the n-th counted push of the person's 7 days
+    predicted_open: float | None
+    opened: bool
+    dismissed: bool
+    opted_out: bool  # the person opted out after it, before another push, within OPT_OUT_WITHIN
+
+
+def logged_pushes(*, since: dt.datetime, until: dt.datetime) -> list[LoggedPush]:
+    """The automated pushes sent in [since, until) with what was reported about them before `until`."""
+    reported = Feedback.objects.filter(notification=OuterRef("pk"), occurred_at__lt=until)
+    rows = list(
+        Notification.objects.filter(
+            owner=Owner.AUTOMATION, status=Notification.Status.SENT, sent_at__gte=since, sent_at__lt=until
+        )
+        .annotate(
+            opened=Exists(reported.filter(action=Feedback.Action.OPENED)),
+            dismissed=Exists(reported.filter(action=Feedback.Action.DISMISSED)),
+        )
+        .order_by("sent_at", "pk")
+        .values_list(
+            "customer_id", "notification_type_id", "sent_at", "explanation", "predicted_open", "opened", "dismissed"
+        )
+    )
+    by_customer: dict[int, list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        by_customer[row[0]].append(index)
+    blamed: set[int] = set()
+    quitters = Customer.objects.filter(
+        pk__in=list(by_customer), opted_out_at__gte=since, opted_out_at__lt=until
+    ).values_list("pk", "opted_out_at")
+    for customer_id, opted_out_at in quitters:
+        before = [i for i in by_customer[customer_id] if rows[i][2] <= opted_out_at]
+        if before and opted_out_at - rows[before[-1]][2] <= OPT_OUT_WITHIN:
+            blamed.add(before[-1])
+    pushes = []
+    for index, (customer_id, type_id, _, explanation, predicted_open, opened, dismissed) in enumerate(rows):
+        explanation = explanation or {}
+        pushes.append(
+            LoggedPush(
+                customer_id=customer_id,
+                segment_id=explanation.get("segment_id"),
+                type_id=type_id,
+                level=min(int(explanation.get("pushes_last_7_days") or 0) + 1, MAX_LEVEL),
+                predicted_open=predicted_open,
+                opened=bool(opened),
+                dismissed=bool(dismissed),
+                opted_out=index in blamed,
+            )
+        )
+    return pushes
+
+
+def cost_model_calibration(*, now: dt.datetime, holdout_days: int = 7) -> dict:
+    """How well the learned P(dismiss) and opt-out hazard predicted the last `holdout_days`: both fitted on
+    the log before them, scored on the pushes in them (log loss against the base rate, reliability)."""
+    cutoff = now - dt.timedelta(days=holdout_days)
+    log = PolicyLog.read(now=cutoff)
+    held_out = logged_pushes(since=cutoff, until=now)
+    p_dismiss, dismissed, hazard, opted_out = [], [], [], []
+    for push in held_out:
+        costs = log.costs(push.segment_id)
+        p_open = push.predicted_open if push.predicted_open is not None else 0.05
+        p_dismiss.append(costs.dismiss_if_unopened * (1 - p_open))
+        dismissed.append(push.dismissed)
+        hazard.append(costs.hazard(push.level))
+        opted_out.append(push.opted_out)
+    return {
+        "dismiss": bandits.calibration(np.array(p_dismiss), np.array(dismissed)),
+        "opt_out": bandits.calibration(np.array(hazard), np.array(opted_out)),
+        "fitted_until": cutoff.isoformat(),
+    }
+
+
 def costs_from_settings() -> bandits.Costs:
     return bandits.Costs(dismiss=settings.PLAN_DISMISS_COST, reachable_weeks=settings.PLAN_REACHABLE_WEEKS)
 
@@ -59,45 +137,21 @@ class PolicyLog:
 
     @classmethod
     def read(cls, *, now: dt.datetime) -> PolicyLog:
-        since = now - dt.timedelta(days=STATS_DAYS)
-        opened = Feedback.objects.filter(notification=OuterRef("pk"), occurred_at__lt=now)
-        rows = list(
-            Notification.objects.filter(
-                owner=Owner.AUTOMATION, status=Notification.Status.SENT, sent_at__gte=since, sent_at__lt=now
-            )
-            .annotate(
-                opened=Exists(opened.filter(action=Feedback.Action.OPENED)),
-                dismissed=Exists(opened.filter(action=Feedback.Action.DISMISSED)),
-            )
-            .values_list("customer_id", "notification_type_id", "sent_at", "explanation", "opened", "dismissed")
-            .order_by("sent_at", "pk")
-        )
-        last_push: dict[int, list[tuple[dt.datetime, int | None, int]]] = defaultdict(list)
+        pushes = logged_pushes(since=now - dt.timedelta(days=STATS_DAYS), until=now)
         segments: dict[int | None, SegmentLog] = defaultdict(SegmentLog)
-        people, levels, opens = [], [], []
-        for customer_id, type_id, sent_at, explanation, was_opened, was_dismissed in rows:
-            explanation = explanation or {}
-            segment_id = explanation.get("segment_id")
-            level = min(int(explanation.get("pushes_last_7_days") or 0) + 1, MAX_LEVEL)
-            log = segments[segment_id]
-            log.sends[level - 1] += 1
-            log.opens[level - 1] += was_opened
-            log.dismissals[level - 1] += was_dismissed
-            log.type_sends[type_id] += 1
-            log.type_opens[type_id] += was_opened
-            last_push[customer_id].append((sent_at, segment_id, level))
-            people.append(customer_id)
-            levels.append(level)
-            opens.append(was_opened)
-        quitters = Customer.objects.filter(
-            pk__in=list(last_push), opted_out_at__gte=since, opted_out_at__lt=now
-        ).values_list("pk", "opted_out_at")
-        for customer_id, opted_out_at in quitters:
-            before = [push for push in last_push[customer_id] if push[0] <= opted_out_at]
-            if before and opted_out_at - before[-1][0] <= OPT_OUT_WITHIN:
-                _, segment_id, level = before[-1]
-                segments[segment_id].opt_outs[level - 1] += 1
-        rate = bandits.fatigue_rate(np.array(people), np.array(levels), np.array(opens, dtype=bool))
+        for push in pushes:
+            log = segments[push.segment_id]
+            log.sends[push.level - 1] += 1
+            log.opens[push.level - 1] += push.opened
+            log.dismissals[push.level - 1] += push.dismissed
+            log.opt_outs[push.level - 1] += push.opted_out
+            log.type_sends[push.type_id] += 1
+            log.type_opens[push.type_id] += push.opened
+        rate = bandits.fatigue_rate(
+            np.array([p.customer_id for p in pushes]),
+            np.array([p.level for p in pushes]),
+            np.array([p.opened for p in pushes], dtype=bool),
+        )
         return cls(dict(segments), rate)
 
     def segment(self, segment_id: int | None) -> SegmentLog:
@@ -111,14 +165,21 @@ class PolicyLog:
         return self._costs[segment_id]
 
     def logged_per_level(self, segment_id: int | None) -> np.ndarray:
-        """Pushes seen at each level for the segment: its own, and a quarter of everyone else's (other
-        segments say something about a level too, less than the segment itself)."""
+        """Pushes seen at each level for the segment: its own, and half of everyone else's (other segments
+        say something about a level too, less than the segment itself)."""
         own = self.segment(segment_id).sends
-        return own + 0.25 * (self.everyone.sends - own)
+        return own + 0.5 * (self.everyone.sends - own)
 
     def type_arm_counts(self, segment_id: int | None, type_id: int) -> tuple[int, int]:
         log = self.segment(segment_id)
         return log.type_opens.get(type_id, 0), log.type_sends.get(type_id, 0)
+
+    def type_prior(self, segment_id: int | None, type_id: int, default: float) -> float:
+        """The open rate a type starts from in a segment: the type's across all segments, shrunk toward
+        the segment's open rate (every allowed type starts equal before any data)."""
+        opens = sum(log.type_opens.get(type_id, 0) for log in self.segments.values())
+        sends = sum(log.type_sends.get(type_id, 0) for log in self.segments.values())
+        return bandits.beta_mean(opens, sends, self.open_rate(segment_id, default), bandits.TYPE_PRIOR_PUSHES)
 
     def open_rate(self, segment_id: int | None, default: float) -> float:
         """The segment's open rate, shrunk toward everyone's, itself toward `default`."""

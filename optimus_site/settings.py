@@ -273,7 +273,7 @@ PLAN_EXPLORATION = env_float("PLAN_EXPLORATION", 0.1, 0.0, 1.0)
 PLAN_CONTROL_SHARE = env_float("PLAN_CONTROL_SHARE", 0.05, 0.0, 0.5)
 # The utility of a push (recommender.ml.bandits), in opens of a type of value 1: what one dismissal
 # costs, and how many weeks of a person's pushes an opt-out loses (the value of keeping them reachable).
-PLAN_DISMISS_COST = env_float("PLAN_DISMISS_COST", 0.2, 0.0, 100.0)
+PLAN_DISMISS_COST = env_float("PLAN_DISMISS_COST", 0.15, 0.0, 100.0)
 PLAN_REACHABLE_WEEKS = env_float("PLAN_REACHABLE_WEEKS", 26.0, 0.0, 520.0)
 # The lowest utility worth a notification.
 PLAN_MIN_EXPECTED_VALUE = env_float("PLAN_MIN_EXPECTED_VALUE", 0.0, -1.0, 1.0)

@@ -156,3 +156,12 @@ def test_a_marketer_pins_or_forbids_types(catalog, quiet_planner):
     policy.forbidden_types.set([t for t in policy.allowed_types.all() if t.slug != "educational-content"])
     planner.plan(now=NOW)
     assert Notification.objects.get().notification_type == pinned  # the only one left
+
+
+def test_the_learned_costs_are_checked_on_the_last_week(db):
+    from campaigns.policy import cost_model_calibration
+
+    plant("loyal", people=30, levels=3, open_every=5, dismiss_every=2, opt_out_from_level=3)
+    report = cost_model_calibration(now=NOW, holdout_days=5)  # the third pushes, 4.5 days before NOW
+    assert report["dismiss"]["n"] > 0 and report["dismiss"]["log_loss"] is not None
+    assert report["opt_out"]["reliability"] and report["fitted_until"] < NOW.isoformat()

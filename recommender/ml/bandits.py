@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SEED_PRIOR_PUSHES = 30.0  # logged pushes at a level after which its data and the seed's number weigh the same
+SEED_PRIOR_PUSHES = 15.0  # logged pushes at a level after which its data and the seed's number weigh the same
 SEED_PRIOR_MARGIN = 0.01  # the utility (in opens) the seed's table is taken to mean: + up to its number, − above
 SEED_PRIOR_SPREAD = 0.02  # how unsure that is: the sampling spread of a level with no data
 DISMISS_PRIOR = (0.2, 20.0)  # P(dismiss | not opened) before any feedback: mean, weight in pushes
@@ -211,13 +211,16 @@ class TypeArm:
     opens: float
     sends: float
     value: float  # what an open of the type is worth
+    prior_mean: float | None = None  # its own starting open rate (e.g. the type's in other segments)
 
 
 def type_posteriors(arms: Sequence[TypeArm], prior_mean: float) -> tuple[np.ndarray, np.ndarray]:
-    """Beta parameters (a, b) of each arm's open rate, every arm starting at `prior_mean`."""
-    prior_mean = min(max(prior_mean, 0.001), 0.999)  # a Beta needs both parameters above 0
-    a = np.array([arm.opens + prior_mean * TYPE_PRIOR_PUSHES for arm in arms])
-    b = np.array([arm.sends - arm.opens + (1 - prior_mean) * TYPE_PRIOR_PUSHES for arm in arms])
+    """Beta parameters (a, b) of each arm's open rate, each arm starting at its own prior mean, else at
+    `prior_mean`."""
+    means = [arm.prior_mean if arm.prior_mean is not None else prior_mean for arm in arms]
+    means = [min(max(m, 0.001), 0.999) for m in means]  # a Beta needs both parameters above 0
+    a = np.array([arm.opens + m * TYPE_PRIOR_PUSHES for arm, m in zip(arms, means, strict=True)])
+    b = np.array([arm.sends - arm.opens + (1 - m) * TYPE_PRIOR_PUSHES for arm, m in zip(arms, means, strict=True)])
     return a, b
 
 
@@ -257,3 +260,33 @@ def choose_type(
     for position, i in enumerate(index):
         shares[i] = float(wins[position])
     return index[chosen], round(float(wins[chosen]), 6), shares
+
+
+def calibration(predicted: np.ndarray, happened: np.ndarray, *, bins: int = 5) -> dict:
+    """Log loss of the predictions (and of the base rate, for scale) and a reliability table by quantile
+    of the prediction: mean predicted vs observed rate per bin, as the click model is reported."""
+    predicted = np.clip(np.asarray(predicted, dtype=float), 1e-6, 1 - 1e-6)
+    happened = np.asarray(happened, dtype=bool)
+    if not len(predicted):
+        return {"n": 0, "log_loss": None, "base_log_loss": None, "reliability": []}
+
+    def log_loss(p: np.ndarray) -> float:
+        return float(-np.mean(np.where(happened, np.log(p), np.log(1 - p))))
+
+    base = np.full(len(happened), min(max(happened.mean(), 1e-6), 1 - 1e-6))
+    order = np.argsort(predicted, kind="stable")
+    table = []
+    for chunk in np.array_split(order, min(bins, len(order))):
+        table.append(
+            {
+                "n": int(len(chunk)),
+                "predicted": round(float(predicted[chunk].mean()), 5),
+                "observed": round(float(happened[chunk].mean()), 5),
+            }
+        )
+    return {
+        "n": int(len(predicted)),
+        "log_loss": round(log_loss(predicted), 5),
+        "base_log_loss": round(log_loss(base), 5),
+        "reliability": table,
+    }

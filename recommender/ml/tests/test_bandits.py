@@ -120,3 +120,14 @@ def test_the_same_seed_gives_the_same_choice_and_propensity():
     assert bandits.choose_type(arms, prior_mean=0.1, rng=None)[:2] == (1, 1.0)  # 3 / 20 beats 1.5 × 1 / 13
     tie = [bandits.TypeArm("x", 0, 0, 1.0), bandits.TypeArm("y", 0, 0, 1.0)]
     assert bandits.choose_type(tie, prior_mean=0.1, rng=None)[0] == 0
+
+
+def test_calibration_reports_log_loss_and_reliability():
+    rng = np.random.default_rng(3)
+    predicted = rng.uniform(0.05, 0.6, 5000)
+    happened = rng.random(5000) < predicted
+    report = bandits.calibration(predicted, happened)
+    assert report["n"] == 5000 and report["log_loss"] < report["base_log_loss"]
+    for row in report["reliability"]:
+        assert abs(row["predicted"] - row["observed"]) < 0.05
+    assert bandits.calibration(np.array([]), np.array([]))["log_loss"] is None
