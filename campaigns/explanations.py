@@ -290,7 +290,7 @@ def _decision(customer: Customer) -> dict[str, Any]:
             "expected_value": value,
             "is_exploration": latest.is_exploration,
             "propensity": latest.propensity,
-            "propensities": latest.propensities,
+            "propensities": latest.propensities or {},
         },
     }
 

@@ -421,10 +421,14 @@ class Notification(models.Model):
         default=False, help_text="A choice (hour, type or frequency) made by exploration, to keep learning."
     )
     propensity = models.FloatField(null=True, blank=True, help_text="Probability the policy chose this slot.")
+    # Nullable: rows inserted straight to the driver without this column (the simulator's stand-in
+    # policies) would otherwise be dropped silently by INSERT IGNORE on a NOT NULL column.
     propensities = models.JSONField(
         default=dict,
+        null=True,
         blank=True,
-        help_text="Probability of each stochastic choice behind it: hour, type, frequency (for off-policy evaluation).",
+        help_text="Probability of each stochastic choice behind it: hour, type, frequency (for off-policy "
+        "evaluation). Empty for rows written outside the planner.",
     )
     explanation = models.JSONField(default=dict, blank=True, help_text="Why this was decided.")
     status_reason = models.CharField(max_length=200, blank=True, help_text="The details of the reason, in words.")

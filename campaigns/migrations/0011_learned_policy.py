@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='notification',
             name='propensities',
-            field=models.JSONField(blank=True, default=dict, help_text='Probability of each stochastic choice behind it: hour, type, frequency (for off-policy evaluation).'),
+            field=models.JSONField(blank=True, default=dict, null=True, help_text='Probability of each stochastic choice behind it: hour, type, frequency (for off-policy evaluation). Empty for rows written outside the planner.'),
         ),
         migrations.AddField(
             model_name='segmentpolicy',
