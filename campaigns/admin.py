@@ -411,8 +411,8 @@ class ExplorationFilter(ChoiceFilter):
     title = "send time"
     parameter_name = "exploration"
     options = {
-        "best": ("At the best hour", Q(is_exploration=False)),
-        "explore": ("At another hour, to keep learning", Q(is_exploration=True)),
+        "best": ("The best choice known", Q(is_exploration=False)),
+        "explore": ("Explored (hour, type or frequency), to keep learning", Q(is_exploration=True)),
     }
 
 

@@ -406,6 +406,7 @@ class Planner:
             rng = np.random.default_rng(_seed(c.customer.external_id, self.now.date().isoformat(), "type"))
         prior = self.log.open_rate(c.segment_id, DEFAULT_OPEN_RATE)
         index, propensity, _ = bandits.choose_type(arms, prior_mean=prior, rng=rng)
+        greedy = bandits.choose_type(arms, prior_mean=prior, rng=None)[0] if rng is not None else index
         notification_type, items = fitting[index]
         opens, sends = arms[index].opens, arms[index].sends
         why = (
@@ -415,7 +416,7 @@ class Planner:
         )
         if rng is not None:
             why = f"drawn by the type bandit with probability {propensity:.0%}; {why}"
-        return TypeChoice(notification_type, items, propensity, why)
+        return TypeChoice(notification_type, items, propensity, why, explored=index != greedy)
 
     def choose_slot(self, c: CustomerContext, slots: list[Slot], profile, campaign) -> tuple[Slot, float, bool]:
         # `slots` are in time order, so the first slot of an hour of the week is the earliest (an
@@ -570,6 +571,7 @@ class TypeChoice:
     items: list[dict]
     propensity: float
     why: str
+    explored: bool = False  # not the type the posterior means would pick
 
 
 @dataclass(frozen=True)
@@ -582,6 +584,11 @@ class Frequency:
     dismiss_if_unopened: float
     opt_out_hazard: float
     fatigue_rate: float
+
+    @property
+    def explored(self) -> bool:
+        """Sent only because the sampled level reached it: the posterior means would not have."""
+        return self.level > self.learned_level
 
     def why(self, start_level: int) -> str:
         text = f"push {self.level} of their 7 days; this person-week is worth {self.sampled_level}"
@@ -656,7 +663,9 @@ class Decision:
             item_ids,
             round(p_open, 5),
             round(value, 5),
-            self.explored or self.is_automated and frequency.sampled_level != frequency.learned_level,
+            self.explored
+            or self.is_automated
+            and (frequency.explored or bool(self.type_choice and self.type_choice.explored)),
             self.propensity,
             self.propensities(frequency),
             {
