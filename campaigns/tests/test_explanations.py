@@ -439,6 +439,7 @@ def segment_form(segment: Segment, **changes) -> dict:
         "policy-0-id": policy.pk,
         "policy-0-segment": segment.pk,
         "policy-0-weekly_cap": policy.weekly_cap,
+        "policy-0-weekly_ceiling": policy.weekly_ceiling,  # required since issue 18
         "policy-0-allowed_types": [t.pk for t in policy.allowed_types.all()],
         "policy-0-strategy": policy.strategy,
         "policy-0-is_active": "on",
