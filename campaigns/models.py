@@ -138,6 +138,12 @@ class SegmentPolicy(models.Model):
     def __str__(self) -> str:
         return f"Policy for {self.segment}"
 
+    @property
+    def hard_cap(self) -> int:
+        """The rulebook's weekly cap, the same for planner and sender: the ceiling, or 0 (the segment is
+        not contacted) when the starting frequency is 0."""
+        return self.weekly_ceiling if self.weekly_cap > 0 else 0
+
 
 class Campaign(models.Model):
     class Status(models.TextChoices):

@@ -252,7 +252,7 @@ class Planner:
         """The weekly ceiling of the customer's segment's active policy (the rulebook's hard cap); 0 when
         paused or missing, or when the starting frequency is 0 (the marketer's "none")."""
         policy = self.policies.get(c.segment_id)
-        return policy.weekly_ceiling if policy is not None and policy.weekly_cap > 0 else 0
+        return policy.hard_cap if policy is not None else 0
 
     def start_level_of(self, c: CustomerContext) -> int:
         """The seed's weekly number for the segment: the learned frequency's prior."""
