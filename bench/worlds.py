@@ -2,6 +2,11 @@
 assumptions change? (issue 7: "other worlds … optimus must keep beating blast and seed there").
 
     python bench/worlds.py [--users 1000] [--days 14] [--seed 3] [--jobs 2] [--only NAME ...]
+                           [--reuse-baselines RESULTS.json]
+
+`--reuse-baselines` takes the blast and seed runs from an earlier results file measured with the same
+arguments and world overrides, instead of running them again: for a change to optimus alone, which must
+leave them exactly as they were (check that on one world by running it in full).
 
 Each world overrides a few parameters of simulation/world.py (the rest stay at their
 defaults); nothing in the product is set per world — optimus has to learn each one from its
@@ -103,6 +108,24 @@ def oracle_opens(overrides: dict, args: argparse.Namespace, sends: int) -> int:
     return round(sends * float(best.mean()))
 
 
+def reusable_baselines(args: argparse.Namespace) -> dict:
+    """(world, policy) → the blast and seed runs of an earlier results file with the same arguments and the
+    same world overrides."""
+    earlier = json.loads(args.reuse_baselines.read_text())
+    same = {"users": args.users, "days": args.days, "seed": args.seed}
+    if earlier.get("arguments") != same:
+        raise SystemExit(f"{args.reuse_baselines}: measured with {earlier.get('arguments')}, not {same}")
+    reused = {}
+    for world, entry in earlier.get("worlds", {}).items():
+        if world not in WORLDS or entry.get("overrides") != WORLDS[world][0]:
+            continue
+        for policy in ("blast", "seed"):
+            run = entry.get("runs", {}).get(policy)
+            if run and "error" not in run:
+                reused[world, policy] = run | {"reused": True}
+    return reused
+
+
 def verdicts(runs: dict) -> dict:
     blast, seed, optimus = runs["blast"], runs["seed"], runs["optimus"]
     return {
@@ -123,13 +146,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
     parser.add_argument("--only", nargs="+", choices=sorted(WORLDS), help="just these worlds")
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results ({RESULTS.name})")
+    parser.add_argument("--reuse-baselines", type=Path, help="take blast and seed from this earlier results file")
     args = parser.parse_args()
     names = args.only or list(WORLDS)
 
+    reused = reusable_baselines(args) if args.reuse_baselines else {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="optimus-worlds-") as tmp, ThreadPoolExecutor(args.jobs) as pool:
-        futures = {(w, p): pool.submit(run_one, w, p, args, Path(tmp)) for w in names for p in POLICIES}
-        results = {w: {p: futures[w, p].result() for p in POLICIES} for w in names}
+        futures = {
+            (w, p): pool.submit(run_one, w, p, args, Path(tmp)) for w in names for p in POLICIES if (w, p) not in reused
+        }
+        results = {w: {p: reused.get((w, p)) or futures[w, p].result() for p in POLICIES} for w in names}
 
     lines = [f"{args.users:,} people × {args.days} days, seed {args.seed}", ""]
     header = f"{'world':10s} {'policy':8s} {'sends':>8s} {'opens':>7s} {'CTR':>7s} {'opt-outs':>9s} {'purchases':>10s}"
@@ -173,6 +200,7 @@ def main() -> None:
                 "benchmark": "worlds",
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "arguments": {"users": args.users, "days": args.days, "seed": args.seed},
+                "reused_baselines_from": str(args.reuse_baselines) if args.reuse_baselines else None,
                 "worlds": report,
                 "pass": all_pass,
                 "summary": lines,

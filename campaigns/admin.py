@@ -30,6 +30,7 @@ from campaigns.models import (
     SendingSwitch,
 )
 from campaigns.planner import render
+from campaigns.policy import segment_frequencies
 from campaigns.results import notification_results
 from campaigns.templating import PLACEHOLDERS, SAMPLE_VALUES, TemplateError
 from devices.admin import CustomerAdmin, DeviceAdmin
@@ -167,16 +168,43 @@ class PolicyActiveFilter(ChoiceFilter):
 
 @admin.register(SegmentPolicy)
 class SegmentPolicyAdmin(admin.ModelAdmin):
-    list_display = ("segment", "weekly_cap", "allowed", "strategy", "is_active")
-    list_editable = ("weekly_cap", "is_active")
+    list_display = ("segment", "weekly_cap", "learned", "weekly_ceiling", "allowed", "strategy", "is_active")
+    list_editable = ("weekly_cap", "weekly_ceiling", "is_active")
     list_filter = (PolicyActiveFilter, "allowed_types")
     list_select_related = ("segment",)
     search_fields = ("segment__name",)
     search_help_text = "Segment name."
-    filter_horizontal = ("allowed_types",)
+    filter_horizontal = ("allowed_types", "forbidden_types")
+    fields = ("segment", "weekly_cap", "weekly_ceiling", "allowed_types", "pinned_type", "forbidden_types")
+    fields += ("strategy", "is_active", "learned_frequency")
+    readonly_fields = ("learned_frequency",)
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).prefetch_related("allowed_types")
+
+    @admin.display(description="learned frequency")
+    def learned(self, obj: SegmentPolicy) -> str:
+        return "—"  # get_list_display puts the learned numbers, read once a page, in its place
+
+    def get_list_display(self, request: HttpRequest):
+        # The log is read once for the whole list, not once a row.
+        frequencies = segment_frequencies(now=timezone.now())
+
+        @admin.display(description="learned frequency")
+        def learned(obj: SegmentPolicy) -> str:
+            found = frequencies.get(obj.segment_id)
+            return "—" if found is None else format_html('<span title="{}">{}</span>', found["why"], found["learned"])
+
+        return [learned if name == "learned" else name for name in self.list_display]
+
+    @admin.display(description="learned frequency (pushes a week) and why")
+    def learned_frequency(self, obj: SegmentPolicy) -> str:
+        if obj.pk is None:
+            return "—"
+        learned = segment_frequencies(now=timezone.now()).get(obj.segment_id)
+        if learned is None:
+            return "—"
+        return f"{learned['learned']} a week (started from {learned['starting']}). {learned['why']}"
 
     @admin.display(description="allowed types")
     def allowed(self, obj: SegmentPolicy) -> str:
@@ -185,8 +213,16 @@ class SegmentPolicyAdmin(admin.ModelAdmin):
 
 class SegmentPolicyInline(admin.StackedInline):
     model = SegmentPolicy
-    fields = ("weekly_cap", "allowed_types", "strategy", "is_active")
-    filter_horizontal = ("allowed_types",)
+    fields = (
+        "weekly_cap",
+        "weekly_ceiling",
+        "allowed_types",
+        "pinned_type",
+        "forbidden_types",
+        "strategy",
+        "is_active",
+    )
+    filter_horizontal = ("allowed_types", "forbidden_types")
     can_delete = False
     verbose_name_plural = "policy: how this segment may be contacted"
 
@@ -375,8 +411,8 @@ class ExplorationFilter(ChoiceFilter):
     title = "send time"
     parameter_name = "exploration"
     options = {
-        "best": ("At the best hour", Q(is_exploration=False)),
-        "explore": ("At another hour, to keep learning", Q(is_exploration=True)),
+        "best": ("The best choice known", Q(is_exploration=False)),
+        "explore": ("Explored (hour, type or frequency), to keep learning", Q(is_exploration=True)),
     }
 
 

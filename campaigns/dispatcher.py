@@ -182,7 +182,9 @@ def suppression_reasons(notifications: list[Notification], now: dt.datetime) -> 
     customers = {n.customer_id for n in notifications}
     batch = [n.pk for n in notifications]
     pushes = counted_pushes(customers, now=now, exclude=batch)
-    caps = dict(SegmentPolicy.objects.filter(is_active=True).values_list("segment_id", "weekly_cap"))
+    # The marketer's hard ceiling: the learned frequency is the planner's, the ceiling binds both.
+    policies = SegmentPolicy.objects.filter(is_active=True).only("segment_id", "weekly_cap", "weekly_ceiling")
+    caps = {policy.segment_id: policy.hard_cap for policy in policies}
     segments = dict(CustomerProfile.objects.filter(customer_id__in=customers).values_list("customer_id", "segment_id"))
     reasons = []
     for n in notifications:

@@ -279,6 +279,9 @@ def _decision(customer: Customer) -> dict[str, Any]:
         why += f"; hour: {facts['hour_choice']}"
     return {
         "why": why + ".",
+        "how_many": _how_many(customer, latest, facts),
+        "type_choice": _type_choice(latest, facts),
+        "utility": _utility(facts),
         "latest": {
             "notification_id": latest.pk,
             "type": latest.notification_type.slug,
@@ -289,8 +292,55 @@ def _decision(customer: Customer) -> dict[str, Any]:
             "expected_value": value,
             "is_exploration": latest.is_exploration,
             "propensity": latest.propensity,
+            "propensities": latest.propensities or {},
         },
     }
+
+
+def _how_many(customer: Customer, latest: Notification, facts: dict) -> str:
+    """Why this person gets this many pushes this week: their pushes of the 7 days before the latest
+    decision, and the frequency the planner learned for them."""
+    week_ago = latest.scheduled_for - rules.WEEK
+    count = (
+        Notification.objects.filter(rules.COUNTED, customer=customer, scheduled_for__gte=week_ago)
+        .filter(scheduled_for__lte=latest.scheduled_for)
+        .count()
+    )
+    text = f"{count} notification(s) in the 7 days up to this one"
+    frequency = facts.get("frequency")
+    if not frequency:
+        return text + "."
+    text += (
+        f"; it is push {frequency['level']} of their week, and this week is worth {frequency['sampled_level']} "
+        f"for them (learned for their segment and their own P(open): {frequency['learned_level']}; "
+        f"the segment started from {frequency['starting_level']}"
+    )
+    if facts.get("weekly_cap") is not None:
+        text += f", never above its ceiling of {facts['weekly_cap']}"
+    if frequency["sampled_level"] != frequency["learned_level"]:
+        text += "; the difference is exploration, with its probability logged"
+    return text + ")."
+
+
+def _type_choice(latest: Notification, facts: dict) -> str:
+    why = facts.get("type_choice")
+    name = latest.notification_type.name
+    return f"{name}: {why}." if why else f"{name}."
+
+
+def _utility(facts: dict) -> dict[str, Any] | None:
+    """The utility's terms for the latest decision, in opens, with a sentence."""
+    terms = facts.get("utility")
+    if not terms:
+        return None
+    why = (
+        f"Worth {terms['utility']:+.4f} opens: an open worth {terms['open_value']:.4f}, "
+        f"minus a dismissal's cost {terms['dismiss_cost']:.4f} "
+        f"(P(dismiss | not opened) {terms['p_dismiss_if_unopened']:.0%}), "
+        f"minus the opt-out risk {terms['opt_out_cost']:.4f} (hazard {terms['opt_out_hazard']:.2%} a push), "
+        f"minus fatigue on the next pushes {terms['fatigue_cost']:.4f}."
+    )
+    return {**terms, "why": why}
 
 
 def _model(profile: CustomerProfile, version: ModelVersion | None) -> dict[str, Any]:
@@ -344,6 +394,13 @@ def explanation_as_text(explanation: dict[str, Any]) -> str:
         "",
         f"Predicted open rate: {explanation['predicted_open_rate']['why']}",
         f"Latest decision: {explanation['decision']['why']}",
+    ]
+    decision = explanation["decision"]
+    if decision.get("latest"):
+        lines += [f"  How many this week: {decision['how_many']}", f"  Why this type: {decision['type_choice']}"]
+        if decision.get("utility"):
+            lines.append(f"  Utility: {decision['utility']['why']}")
+    lines += [
         f"Model: {explanation['model']['why']}",
     ]
     return "\n".join(lines)

@@ -99,11 +99,35 @@ class SegmentPolicy(models.Model):
     """How a segment may be contacted: which types and how often."""
 
     segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="policy")
+    # The seed's weekly number: where the learned frequency starts (campaigns.policy); the hard limit is
+    # weekly_ceiling.
     weekly_cap = models.PositiveSmallIntegerField(
+        "starting frequency",
         validators=[MaxValueValidator(50)],
-        help_text="Most notifications a customer in this segment gets in any 7 days (0 = none).",
+        help_text="Pushes a week Optimus starts from for this segment; it then learns more or fewer from how "
+        "people react, never above the ceiling (0 = none).",
+    )
+    weekly_ceiling = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MaxValueValidator(50)],
+        help_text="Most notifications a customer in this segment gets in any 7 days, whatever Optimus learns "
+        "(7 = at most daily; 0 = none).",
     )
     allowed_types = models.ManyToManyField(NotificationType, blank=True, related_name="policies")
+    pinned_type = models.ForeignKey(
+        NotificationType,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="pinned_by",
+        help_text="Always send this type when it applies, instead of the one Optimus learns is best.",
+    )
+    forbidden_types = models.ManyToManyField(
+        NotificationType,
+        blank=True,
+        related_name="forbidden_by",
+        help_text="Never send these types to the segment, even if allowed.",
+    )
     strategy = models.CharField(max_length=200, blank=True, help_text="The intent, in a phrase.")
     is_active = models.BooleanField(default=True, help_text="Paused policies send nothing to the segment.")
 
@@ -113,6 +137,12 @@ class SegmentPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Policy for {self.segment}"
+
+    @property
+    def hard_cap(self) -> int:
+        """The rulebook's weekly cap, the same for planner and sender: the ceiling, or 0 (the segment is
+        not contacted) when the starting frequency is 0."""
+        return self.weekly_ceiling if self.weekly_cap > 0 else 0
 
 
 class Campaign(models.Model):
@@ -201,7 +231,7 @@ class Reason(models.TextChoices):
     MUTED_TYPE = "muted_type", "The customer muted this type"
     QUIET_HOURS = "quiet_hours", "Inside the customer's quiet hours"
     NO_ALLOWED_HOUR = "no_allowed_hour", "No allowed hour in the planning window"
-    WEEKLY_CAP = "weekly_cap", "The segment's weekly cap"
+    WEEKLY_CAP = "weekly_cap", "The segment's weekly ceiling"
     PACED = "paced", "Too soon after the previous one (pacing)"
     CAMPAIGN_DRAFT = "campaign_draft", "The campaign is back to draft"
     CAMPAIGN_PAUSED = "campaign_paused", "The campaign is paused"
@@ -212,6 +242,7 @@ class Reason(models.TextChoices):
     CANCELLED_BY_PERSON = "cancelled_by_person", "Cancelled by a person"
     NOTHING_TO_SAY = "nothing_to_say", "No type with something to say"
     LOW_EXPECTED_VALUE = "low_expected_value", "Expected value below the minimum"
+    FREQUENCY = "frequency", "More than the learned weekly frequency"
     TEMPLATE_ERROR = "template_error", "The wording's template cannot be filled in"
     NO_ACTIVE_DEVICE = "no_active_device", "No active device"
     DELIVERY_FAILED = "delivery_failed", "Every device failed"
@@ -392,8 +423,19 @@ class Notification(models.Model):
     item_ids = models.JSONField(default=list, blank=True, help_text="External ids of the items shown.")
     predicted_open = models.FloatField(null=True, blank=True, help_text="Predicted probability of an open.")
     expected_value = models.FloatField(null=True, blank=True)
-    is_exploration = models.BooleanField(default=False, help_text="Sent at a non-best hour to keep learning.")
+    is_exploration = models.BooleanField(
+        default=False, help_text="A choice (hour, type or frequency) made by exploration, to keep learning."
+    )
     propensity = models.FloatField(null=True, blank=True, help_text="Probability the policy chose this slot.")
+    # Nullable: rows inserted straight to the driver without this column (the simulator's stand-in
+    # policies) would otherwise be dropped silently by INSERT IGNORE on a NOT NULL column.
+    propensities = models.JSONField(
+        default=dict,
+        null=True,
+        blank=True,
+        help_text="Probability of each stochastic choice behind it: hour, type, frequency (for off-policy "
+        "evaluation). Empty for rows written outside the planner.",
+    )
     explanation = models.JSONField(default=dict, blank=True, help_text="Why this was decided.")
     status_reason = models.CharField(max_length=200, blank=True, help_text="The details of the reason, in words.")
     claimed_at = models.DateTimeField(null=True, blank=True)

@@ -9,22 +9,28 @@ decides, in this order:
    planned, they would only fail at send time) are skipped; a stable share (PLAN_CONTROL_SHARE, per campaign its
    control share) is held back as a control group — recorded as a suppressed notification, so
    uplift can be measured, never sent;
-2. **how often**: the segment's weekly cap over the rolling 7 × 24 hours before the send (what
-   was sent or planned then, and anything planned after it in the window), spread over the week
-   (automated sends at least PACING × 7 days / cap apart), and at most one notification per
-   customer per local day;
+2. **how often**: never above the segment's weekly ceiling (the marketer's hard rule) over the rolling
+   7 × 24 hours before the send (what was sent or planned then, and anything planned after it in the
+   window), and at most one notification per customer per local day; below it, the frequency learned
+   per segment and adjusted per person (campaigns.policy, recommender.ml.bandits): a push that would be
+   the person's n-th of 7 days is planned only while the utilities of levels 1 … n stay positive, the
+   seed's weekly number being the prior until the level has data; with exploration on, the levels are
+   Thompson-sampled once per person-week and the probability of the send is stored; sends are spread
+   (at least PACING × 7 days / that level apart);
 3. **when**: the best-ranked hour of the window in the customer's time zone outside their quiet
    hours; with probability PLAN_EXPLORATION another allowed hour, chosen uniformly, so the
    send-time model keeps learning — the probability of the chosen hour is stored (`propensity`)
    for unbiased evaluation later;
 4. **what**: the recommended items that are still available (and are products, not postage or
    fees) and were not shown to this person in the last week; the notification type among those the
-   segment allows, the customer has not muted and that promise no offer the shop has not attached —
-   a cart reminder when something is still in the cart, a re-order reminder when they bought
-   before, otherwise the type they got least recently;
-5. **whether at all**: expected value = P(open) × the type's content value − the cost of one more
-   push (PLAN_PUSH_COST × (1 + pushes in the last 7 days)). Below PLAN_MIN_EXPECTED_VALUE it is
-   skipped: the main lever for fewer, better notifications.
+   segment allows and does not forbid, the customer has not muted and that promise no offer the shop
+   has not attached — a cart reminder when something is still in the cart, a re-order reminder when
+   they bought before, the segment's pinned type when it applies, otherwise the type a bandit picks
+   from the segment's opens per type (Thompson sampling, its propensity stored; greedy, least recently
+   used first on a tie, when PLAN_EXPLORATION is 0);
+5. **whether at all**: the push's utility = P(open) × value − P(dismiss) × PLAN_DISMISS_COST −
+   P(opt-out) × the value of keeping the person reachable − the opens its fatigue costs the next
+   pushes, with the costs learned from the log. Below PLAN_MIN_EXPECTED_VALUE it is skipped.
 
 The contact rules themselves (opt-out, segment, muted types, quiet hours, the weekly cap) are
 `campaigns.rules`, the same the sender applies at send time. Every decision is stored with its
@@ -44,6 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -52,8 +59,10 @@ from django.utils import timezone
 from campaigns import rules
 from campaigns.dispatcher import active_devices
 from campaigns.models import Campaign, Notification, NotificationType, Owner, Reason, SegmentPolicy, idempotency_key
+from campaigns.policy import PolicyLog, costs_from_settings
 from campaigns.templating import TemplateError, template_render
 from devices.models import Customer
+from recommender.ml import bandits
 from recommender.ml.clock import hour_of_week
 from recommender.models import CustomerProfile, Item, Segment
 
@@ -132,10 +141,20 @@ class Planner:
         }
         # Read once: `policy.allowed_types.all()` builds a related manager on every call.
         # A type whose wording promises an offer is never chosen automatically while none is attached.
+        forbidden = {
+            p.segment_id: {t.pk for t in p.forbidden_types.all()}
+            for p in SegmentPolicy.objects.filter(is_active=True).prefetch_related("forbidden_types")
+        }
         self.allowed_types = {
-            segment_id: [t for t in policy.allowed_types.all() if t.pk in self.types and self.types[t.pk].may_be_sent]
+            segment_id: [
+                t
+                for t in policy.allowed_types.all()
+                if t.pk in self.types and self.types[t.pk].may_be_sent and t.pk not in forbidden[segment_id]
+            ]
             for segment_id, policy in self.policies.items()
         }
+        self.log = PolicyLog.read(now=now)
+        self.costs = costs_from_settings()
         self.campaigns = list(
             Campaign.objects.filter(
                 status=Campaign.Status.APPROVED, starts_at__lt=now + WINDOW, ends_at__gt=now
@@ -230,9 +249,15 @@ class Planner:
         return contexts, items, campaign_counts
 
     def weekly_cap_of(self, c: CustomerContext) -> int:
-        """The weekly cap of the customer's segment's active policy; 0 when paused or missing."""
+        """The weekly ceiling of the customer's segment's active policy (the rulebook's hard cap); 0 when
+        paused or missing, or when the starting frequency is 0 (the marketer's "none")."""
         policy = self.policies.get(c.segment_id)
-        return policy.weekly_cap if policy is not None else 0
+        return policy.hard_cap if policy is not None else 0
+
+    def start_level_of(self, c: CustomerContext) -> int:
+        """The seed's weekly number for the segment: the learned frequency's prior."""
+        policy = self.policies.get(c.segment_id)
+        return min(policy.weekly_cap, policy.weekly_ceiling) if policy is not None else 0
 
     def slot_reason(self, c: CustomerContext, at: dt.datetime, notification_type: str) -> Reason | None:
         """The rulebook's answer for a send of `notification_type` (a slug) to this customer at `at`."""
@@ -297,9 +322,10 @@ class Planner:
             chosen_items = fresh[: notification_type.max_items] if carries else []
         else:
             allowed = [t for t in self.allowed_types[profile.segment_id] if not rules.is_muted(customer, t.slug)]
-            notification_type, chosen_items = choose_type(allowed, fresh, c.last_type)
-            if notification_type is None:
+            type_choice = self.choose_type(c, allowed, fresh)
+            if type_choice is None:
                 return skip(Reason.NOTHING_TO_SAY)
+            notification_type, chosen_items = type_choice.notification_type, type_choice.items
 
         slot, propensity, explored = self.choose_slot(c, slots, profile, campaign)
         reason = self.slot_reason(c, slot.starts_at, notification_type.slug)
@@ -308,11 +334,6 @@ class Planner:
             # hour once the week has room.
             return skip(reason)
         pushes = rules.pushes_counted(at=slot.starts_at, pushes=c.pushes, planning=True)
-        last_sent = max(c.last_type.values(), default=None)
-        if campaign is None and last_sent is not None and slot.starts_at - last_sent < PACING * WEEK / weekly_cap:
-            # Spread the week's allowance instead of spending it on consecutive days: fatigue
-            # builds with pushes close together.
-            return skip(Reason.PACED)
         if slot.local_date in c.days_taken:
             # Not another hour of the same day, nor a worse hour of the next day: a later run,
             # whose window holds that day's best hours, plans it.
@@ -347,6 +368,9 @@ class Planner:
             pushes_last_week=pushes,
             weekly_cap=weekly_cap,
             in_control=in_control_group(customer.external_id, draw_key, control_share),
+            start_level=self.start_level_of(c),
+            last_sent=max(c.last_type.values(), default=None),
+            type_choice=type_choice if campaign is None else None,
         )
 
     def warn_bad_template(self, notification_type: NotificationType, campaign: Campaign | None, exc) -> None:
@@ -354,6 +378,45 @@ class Planner:
         if owner not in self._bad_templates:  # once a pass, not once a customer
             self._bad_templates.add(owner)
             log.error("plan: the wording of %s cannot be filled in, its customers are skipped: %s", owner, exc)
+
+    def choose_type(self, c: CustomerContext, allowed: list[NotificationType], fresh: list[dict]) -> TypeChoice | None:
+        """The type and its items: a specific reminder when it applies, the pinned type when it applies,
+        else the bandit's choice among the types that have something to show."""
+        fitting = fitting_types(allowed, fresh)
+        if not fitting:
+            return None
+        for slug in PREFERRED_TYPES:
+            for notification_type, items in fitting:
+                if notification_type.slug == slug:
+                    return TypeChoice(notification_type, items, 1.0, "a reminder of what they left or bought")
+        pinned = self.policies[c.segment_id].pinned_type_id
+        for notification_type, items in fitting:
+            if notification_type.pk == pinned:
+                return TypeChoice(notification_type, items, 1.0, "pinned for the segment by a marketer")
+        never = dt.datetime.min.replace(tzinfo=dt.UTC)
+        # Least recently used first: the greedy choice on a tie (no data yet) rotates as before.
+        fitting.sort(key=lambda pair: (c.last_type.get(pair[0].pk, never), not pair[0].carries_items, pair[0].slug))
+        arms = []
+        for notification_type, _ in fitting:
+            opens, sends = self.log.type_arm_counts(c.segment_id, notification_type.pk)
+            prior = self.log.type_prior(c.segment_id, notification_type.pk, DEFAULT_OPEN_RATE)
+            arms.append(bandits.TypeArm(notification_type.pk, opens, sends, notification_type.content_value, prior))
+        rng = None
+        if self.exploration > 0 and len(arms) > 1:
+            rng = np.random.default_rng(_seed(c.customer.external_id, self.now.date().isoformat(), "type"))
+        prior = self.log.open_rate(c.segment_id, DEFAULT_OPEN_RATE)
+        index, propensity, _ = bandits.choose_type(arms, prior_mean=prior, rng=rng)
+        greedy = bandits.choose_type(arms, prior_mean=prior, rng=None)[0] if rng is not None else index
+        notification_type, items = fitting[index]
+        opens, sends = arms[index].opens, arms[index].sends
+        why = (
+            f"the best open rate of the segment's types so far ({opens:.0f} opens of {sends:.0f} sends)"
+            if sends
+            else "not sent to the segment yet: every allowed type starts equal, least recently used first"
+        )
+        if rng is not None:
+            why = f"drawn by the type bandit with probability {propensity:.0%}; {why}"
+        return TypeChoice(notification_type, items, propensity, why, explored=index != greedy)
 
     def choose_slot(self, c: CustomerContext, slots: list[Slot], profile, campaign) -> tuple[Slot, float, bool]:
         # `slots` are in time order, so the first slot of an hour of the week is the earliest (an
@@ -395,6 +458,59 @@ class Planner:
 
     # Scoring and storing -----------------------------------------------------------------------
 
+    def frequency(self, decision: Decision, p_open: float) -> Frequency:
+        """How many pushes this person-week is worth, and the utility of this push (the person's
+        `level`-th in 7 days)."""
+        segment_id = decision.profile.segment_id
+        level = decision.pushes_last_week + 1
+        ceiling = max(decision.weekly_cap, level)
+        costs = self.log.costs(segment_id)
+        value = decision.notification_type.content_value
+        means, spreads = bandits.level_utilities(
+            p_open=p_open,
+            level=level,
+            value=value,
+            costs=costs,
+            settings=self.costs,
+            start_level=decision.start_level,
+            logged=self.log.logged_per_level(segment_id),
+            ceiling=ceiling,
+        )
+        greedy = bandits.learned_level(means)
+        if self.exploration > 0 and decision.campaign is None:
+            # One draw per person and week, so the week's level (and its pacing) holds from day to day.
+            year, week, _ = decision.slot.local_date.isocalendar()
+            rng = np.random.default_rng(_seed(decision.customer.external_id, f"{year}-W{week}", "frequency"))
+            sampled = bandits.sampled_level(means, spreads, rng.standard_normal(ceiling))
+            propensity = bandits.send_probability(means, spreads, level)
+        else:
+            sampled, propensity = greedy, 1.0
+        utility = bandits.push_utility(p_open=p_open, value=value, level=level, costs=costs, settings=self.costs)
+        return Frequency(
+            level=level,
+            sampled_level=sampled,
+            learned_level=greedy,
+            propensity=round(propensity, 6),
+            utility=utility,
+            dismiss_if_unopened=costs.dismiss_if_unopened,
+            opt_out_hazard=costs.hazard(level),
+            fatigue_rate=costs.fatigue_rate,
+        )
+
+    def frequency_reason(self, decision: Decision, frequency: Frequency) -> Reason | None:
+        """Why an automated push is not planned after all: beyond the person-week's level, too soon after
+        the last one for that level, or not worth it."""
+        if frequency.level > frequency.sampled_level:
+            return Reason.FREQUENCY
+        last_sent = decision.last_sent
+        if last_sent is not None and decision.slot.starts_at - last_sent < PACING * WEEK / frequency.sampled_level:
+            # Spread the week's pushes instead of spending them on consecutive days: fatigue builds with
+            # pushes close together.
+            return Reason.PACED
+        if frequency.utility.total < settings.PLAN_MIN_EXPECTED_VALUE:
+            return Reason.LOW_EXPECTED_VALUE
+        return None
+
     def score_and_store(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
@@ -410,11 +526,14 @@ class Planner:
             if decision.idempotency_key in existing:
                 self.report.already_planned += 1
                 continue
-            value = expected_value(p_open, decision.notification_type.content_value, decision.pushes_last_week)
-            if decision.campaign is None and value < settings.PLAN_MIN_EXPECTED_VALUE:
-                self.report.skipped[Reason.LOW_EXPECTED_VALUE] += 1
-                continue
-            rows.append(decision.row(p_open, value, created))
+            frequency = self.frequency(decision, p_open)
+            value = frequency.utility.total
+            if decision.campaign is None:
+                skipped = self.frequency_reason(decision, frequency)
+                if skipped is not None:
+                    self.report.skipped[skipped] += 1
+                    continue
+            rows.append(decision.row(p_open, value, created, frequency))
             if decision.in_control:
                 self.report.control += 1
             else:
@@ -427,7 +546,7 @@ ROW_FIELDS = [
     "customer", "owner", "campaign", "notification_type", "local_date", "status", "reason", "status_reason",
     "scheduled_for",
     "title", "body", "link", "item_ids", "predicted_open", "expected_value", "is_exploration", "propensity",
-    "explanation", "created_at", "updated_at",
+    "propensities", "explanation", "created_at", "updated_at",
 ]  # fmt: skip
 
 
@@ -446,6 +565,38 @@ class CustomerContext:
         return self.profile.segment_id if self.profile is not None else None
 
 
+@dataclass(frozen=True)
+class TypeChoice:
+    notification_type: NotificationType
+    items: list[dict]
+    propensity: float
+    why: str
+    explored: bool = False  # not the type the posterior means would pick
+
+
+@dataclass(frozen=True)
+class Frequency:
+    level: int  # this push would be the person's level-th in 7 days
+    sampled_level: int  # how many this person-week gets (Thompson-sampled when exploring)
+    learned_level: int  # how many at the posterior means
+    propensity: float  # P(the sampled level reaches `level`)
+    utility: bandits.UtilityTerms
+    dismiss_if_unopened: float
+    opt_out_hazard: float
+    fatigue_rate: float
+
+    @property
+    def explored(self) -> bool:
+        """Sent only because the sampled level reached it: the posterior means would not have."""
+        return self.level > self.learned_level
+
+    def why(self, start_level: int) -> str:
+        text = f"push {self.level} of their 7 days; this person-week is worth {self.sampled_level}"
+        if self.sampled_level != self.learned_level:
+            text += f" (drawn while exploring; {self.learned_level} at the learned means)"
+        return text + f"; the segment started from {start_level} a week"
+
+
 @dataclass
 class Decision:
     customer: Customer
@@ -460,6 +611,9 @@ class Decision:
     pushes_last_week: int
     weekly_cap: int
     in_control: bool
+    start_level: int = 0
+    last_sent: dt.datetime | None = None
+    type_choice: TypeChoice | None = None
 
     @property
     def owner(self) -> str:
@@ -474,7 +628,22 @@ class Decision:
             local_date=self.slot.local_date,
         )
 
-    def row(self, p_open: float, value: float, created: dt.datetime) -> tuple:
+    @property
+    def is_automated(self) -> bool:
+        return self.campaign is None
+
+    def propensities(self, frequency: Frequency) -> dict:
+        """The probability of each stochastic choice behind this notification, and of all of them."""
+        chosen = {"hour": self.propensity}
+        if self.is_automated:
+            chosen["type"] = self.type_choice.propensity if self.type_choice else 1.0
+            chosen["frequency"] = frequency.propensity
+        joint = 1.0
+        for probability in chosen.values():
+            joint *= probability
+        return {**chosen, "joint": round(joint, 8)}
+
+    def row(self, p_open: float, value: float, created: dt.datetime, frequency: Frequency) -> tuple:
         """The notification as a row in ROW_FIELDS order."""
         item_ids = [entry["item_id"] for entry in self.items]
         title, body, link = self.wording
@@ -494,8 +663,11 @@ class Decision:
             item_ids,
             round(p_open, 5),
             round(value, 5),
-            self.explored,
+            self.explored
+            or self.is_automated
+            and (frequency.explored or bool(self.type_choice and self.type_choice.explored)),
             self.propensity,
+            self.propensities(frequency),
             {
                 "segment_id": self.profile.segment_id,
                 "campaign": self.campaign.name if self.campaign else None,
@@ -509,16 +681,30 @@ class Decision:
                 "p_open": round(p_open, 5),
                 "expected_value": round(value, 5),
                 "control_group": self.in_control,
+                "frequency": {
+                    "level": frequency.level,
+                    "sampled_level": frequency.sampled_level,
+                    "learned_level": frequency.learned_level,
+                    "starting_level": self.start_level,
+                    "why": frequency.why(self.start_level),
+                }
+                if self.is_automated
+                else None,
+                "type_choice": self.type_choice.why if self.type_choice else "the campaign's type",
+                "utility": {
+                    **frequency.utility.as_dict(),
+                    "p_dismiss_if_unopened": round(frequency.dismiss_if_unopened, 5),
+                    "opt_out_hazard": round(frequency.opt_out_hazard, 6),
+                    "fatigue_rate": frequency.fatigue_rate,
+                },
             },
             created,
             created,
         )
 
 
-def choose_type(
-    allowed: Iterable[NotificationType], fresh: list[dict], last_type: dict[int, dt.datetime]
-) -> tuple[NotificationType | None, list[dict]]:
-    """The type and its items: a specific reminder when it applies, else the least recently used."""
+def fitting_types(allowed: Iterable[NotificationType], fresh: list[dict]) -> list[tuple[NotificationType, list[dict]]]:
+    """The allowed types that have something to show, each with the items it would show."""
     fitting = []
     for notification_type in allowed:
         needed = TYPE_NEEDS_REASON.get(notification_type.slug)
@@ -527,20 +713,12 @@ def choose_type(
             continue
         shown = items[: notification_type.max_items] if notification_type.carries_items else []
         fitting.append((notification_type, shown))
-    if not fitting:
-        return None, []
-    for slug in PREFERRED_TYPES:
-        for notification_type, items in fitting:
-            if notification_type.slug == slug:
-                return notification_type, items
-    never = dt.datetime.min.replace(tzinfo=dt.UTC)
-    fitting.sort(key=lambda pair: (last_type.get(pair[0].pk, never), not pair[0].carries_items, pair[0].slug))
-    return fitting[0]
+    return fitting
 
 
-def expected_value(p_open: float, content_value: float, pushes_last_week: int) -> float:
-    """P(open) × value − the cost of one more push, which grows with the pushes of the last week."""
-    return p_open * content_value - settings.PLAN_PUSH_COST * (1 + pushes_last_week)
+def _seed(*parts: str) -> int:
+    """A seed for numpy from strings: the same person and day (or week) draw the same after a restore."""
+    return int.from_bytes(hashlib.sha256(":".join(parts).encode()).digest()[:8], "big")
 
 
 def in_control_group(external_id: str, owner: str, share: float) -> bool:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.click import fit_click_model, open_rates
+from campaigns.policy import cost_model_calibration
 from recommender.ml.ranking import FitOptions
 from recommender.models import ModelVersion
 from recommender.training import (
@@ -74,6 +75,8 @@ def model_train(
             fitted = step("recommender", lambda: fit_ranking_model(data, now, options=options, progress=say))
         timing = step("send-time model", lambda: fit_send_time_model(data, now))
         click = step("click model", lambda: fit_click_model(data, now, rfm=rfm, progress=say))
+        # The planner fits its push costs on every pass; here they are checked on the last week.
+        push_costs = step("push costs check", lambda: cost_model_calibration(now=now))
         artifact = step("saving the artifact", lambda: save_artifact(version, fitted, timing, click))
         profiles = step(
             "writing profiles",
@@ -108,6 +111,7 @@ def model_train(
         "recommender": fitted.validation if fitted else {},
         "timing": timing.validation,
         "click": click.metrics,
+        "push_costs": push_costs,
         "steps_s": steps,
         "fit_s": fitted.timings if fitted else {},
     }

@@ -274,9 +274,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 PLAN_EXPLORATION = env_float("PLAN_EXPLORATION", 0.1, 0.0, 1.0)
 # Share of customers held back from automated notifications to measure uplift.
 PLAN_CONTROL_SHARE = env_float("PLAN_CONTROL_SHARE", 0.05, 0.0, 0.5)
-# Cost of one more push, in "opens" (× (1 + pushes in the last 7 days)); and the lowest expected
-# value (P(open) × content value − that cost) worth a notification.
-PLAN_PUSH_COST = env_float("PLAN_PUSH_COST", 0.005, 0.0, 1.0)
+# The utility of a push (recommender.ml.bandits), in opens of a type of value 1: what one dismissal
+# costs, and how many weeks of a person's pushes an opt-out loses (the value of keeping them reachable).
+PLAN_DISMISS_COST = env_float("PLAN_DISMISS_COST", 0.15, 0.0, 100.0)
+PLAN_REACHABLE_WEEKS = env_float("PLAN_REACHABLE_WEEKS", 26.0, 0.0, 520.0)
+# The lowest utility worth a notification.
 PLAN_MIN_EXPECTED_VALUE = env_float("PLAN_MIN_EXPECTED_VALUE", 0.0, -1.0, 1.0)
 # Four eyes: a campaign may only be approved by someone other than its author, and editing an
 # approved or paused campaign sends it back to draft (to be approved again).

@@ -160,7 +160,7 @@ class Simulation:
         if self.policy == "seed":
             # The original method had no cap: its segments are configured without one (the most the
             # policy model allows), so the dispatcher's send-time check of caps lets everything through.
-            SegmentPolicy.objects.update(weekly_cap=50)
+            SegmentPolicy.objects.update(weekly_cap=50, weekly_ceiling=50)
         # Everyone, buyers or not, is a customer with their time zone and one phone.
         self.say("customers and their phones")
         zones = self.world.user_timezone

@@ -414,6 +414,7 @@ def test_marketer_edits_a_segment_policy_from_the_segment_page(client, mia):
         "policy-0-id": policy.pk,
         "policy-0-segment": segment.pk,
         "policy-0-weekly_cap": "2",
+        "policy-0-weekly_ceiling": "7",  # the marketer's hard ceiling, a required field since issue 18
         "policy-0-allowed_types": [t.pk for t in types],
         "policy-0-strategy": "Keep them close",
         "policy-0-is_active": "on",

@@ -439,6 +439,7 @@ def segment_form(segment: Segment, **changes) -> dict:
         "policy-0-id": policy.pk,
         "policy-0-segment": segment.pk,
         "policy-0-weekly_cap": policy.weekly_cap,
+        "policy-0-weekly_ceiling": policy.weekly_ceiling,  # required since issue 18
         "policy-0-allowed_types": [t.pk for t in policy.allowed_types.all()],
         "policy-0-strategy": policy.strategy,
         "policy-0-is_active": "on",
@@ -525,3 +526,39 @@ def test_explanation_gives_the_latest_decision_with_its_expected_value(explained
     assert "2026-11-24 18:00 UTC" in decision["why"] and "expected value 0.1350" in decision["why"]
     assert "P(open) 14.0%" in decision["why"] and "best allowed hour" in decision["why"]
     assert "Latest decision:" in explanation_as_text(customer_explanation(customer))
+
+
+def test_explanation_says_how_many_pushes_why_this_type_and_the_utility_terms(explained):
+    from tests.factories import NotificationFactory
+
+    customer, _, _ = explained
+    NotificationFactory(
+        customer=customer,
+        scheduled_for=dt.datetime(2026, 11, 24, 18, tzinfo=dt.UTC),
+        predicted_open=0.14,
+        expected_value=0.08,
+        explanation={
+            "pushes_last_7_days": 2,
+            "weekly_cap": 7,
+            "frequency": {"level": 3, "sampled_level": 4, "learned_level": 3, "starting_level": 2, "why": ""},
+            "type_choice": "drawn by the type bandit with probability 62%",
+            "utility": {
+                "open_value": 0.14,
+                "dismiss_cost": 0.02,
+                "opt_out_cost": 0.01,
+                "fatigue_cost": 0.03,
+                "utility": 0.08,
+                "p_dismiss_if_unopened": 0.3,
+                "opt_out_hazard": 0.001,
+                "fatigue_rate": 0.12,
+            },
+        },
+    )
+    decision = customer_explanation(customer)["decision"]
+    assert "push 3 of their week" in decision["how_many"] and "worth 4" in decision["how_many"]
+    assert "started from 2" in decision["how_many"] and "ceiling of 7" in decision["how_many"]
+    assert "exploration" in decision["how_many"]
+    assert "type bandit with probability 62%" in decision["type_choice"]
+    assert decision["utility"]["utility"] == 0.08 and "+0.0800 opens" in decision["utility"]["why"]
+    text = explanation_as_text(customer_explanation(customer))
+    assert "How many this week:" in text and "Why this type:" in text and "Utility: Worth +0.0800" in text

@@ -112,9 +112,9 @@ def test_quiet_hours_are_never_chosen_across_a_daylight_saving_change(catalog, q
 
 def test_weekly_cap_counts_what_was_sent_and_planned(catalog, quiet_planner):
     c = customer("capped")
-    profile_for(c, segment="at-risk")  # cap 1 a week
+    profile_for(c, segment="at-risk")  # starts at 1 a week; nothing logged yet, so that is the learned frequency
     planner.plan(now=NOW)
-    assert planner.plan(now=NOW + dt.timedelta(days=1)).skipped == {"weekly_cap": 1}
+    assert planner.plan(now=NOW + dt.timedelta(days=1)).skipped == {"frequency": 1}
     assert len(planned(c)) == 1
 
 
@@ -125,7 +125,8 @@ def test_weekly_cap_is_the_rolling_week_before_the_send(catalog, quiet_planner):
     profile_for(c, segment="at-risk", items=tuple(f"sku-{i}" for i in range(1, 7)))  # cap 1 a week
     planner.plan(now=NOW)
     [first] = planned(c)
-    assert planner.plan(now=NOW + dt.timedelta(days=6)).skipped == {"weekly_cap": 1}  # Saturday: 6 days after
+    # Saturday, 6 days after: the learned frequency (the starting 1 a week, nothing logged yet) binds.
+    assert planner.plan(now=NOW + dt.timedelta(days=6)).skipped == {"frequency": 1}
     report = planner.plan(now=NOW + dt.timedelta(days=7))
     assert report.planned == 1, report.as_dict()
     second = planned(c)[-1]
@@ -172,16 +173,21 @@ def test_exploration_is_logged_with_its_probability(catalog, quiet_planner):
         profile_for(customer(f"e{i}"))
     planner.plan(now=NOW)
     notes = list(Notification.objects.all())
-    explored = [n for n in notes if n.is_exploration]
+    # is_exploration covers every explored choice (hour, type, frequency); the hour's is in the explanation.
+    explored = [n for n in notes if n.explanation["hour_choice"] == "exploration"]
     assert 10 <= len(explored) <= 50
     for n in notes:
         allowed = 24  # no quiet hours: every hour of the window is allowed
-        expected = 0.5 / allowed if n.is_exploration else 0.5 + 0.5 / allowed
+        hour_explored = n.explanation["hour_choice"] == "exploration"
+        expected = 0.5 / allowed if hour_explored else 0.5 + 0.5 / allowed
         assert n.propensity == pytest.approx(expected, abs=1e-5)
+        assert n.propensities["hour"] == n.propensity and n.is_exploration >= hour_explored
+        assert 0 < n.propensities["type"] <= 1 and 0 < n.propensities["frequency"] <= 1
 
 
 def test_low_expected_value_sends_are_skipped(catalog, quiet_planner):
-    quiet_planner.PLAN_PUSH_COST = 0.05
+    # The utility (P(open) × value − P(dismiss) × PLAN_DISMISS_COST − …) replaced PLAN_PUSH_COST.
+    quiet_planner.PLAN_DISMISS_COST = 0.5
     profile_for(customer("keen"))  # P(open) 0.2
     dull = customer("dull")
     p = profile_for(dull)
