@@ -371,6 +371,7 @@ class Planner:
             start_level=self.start_level_of(c),
             last_sent=max(c.last_type.values(), default=None),
             type_choice=type_choice if campaign is None else None,
+            hours=len(slots),
         )
 
     def warn_bad_template(self, notification_type: NotificationType, campaign: Campaign | None, exc) -> None:
@@ -388,11 +389,12 @@ class Planner:
         for slug in PREFERRED_TYPES:
             for notification_type, items in fitting:
                 if notification_type.slug == slug:
-                    return TypeChoice(notification_type, items, 1.0, "a reminder of what they left or bought")
+                    return TypeChoice(notification_type, items, 1.0, "a reminder of what they left or bought", slug)
         pinned = self.policies[c.segment_id].pinned_type_id
         for notification_type, items in fitting:
             if notification_type.pk == pinned:
-                return TypeChoice(notification_type, items, 1.0, "pinned for the segment by a marketer")
+                why = "pinned for the segment by a marketer"
+                return TypeChoice(notification_type, items, 1.0, why, notification_type.slug)
         never = dt.datetime.min.replace(tzinfo=dt.UTC)
         # Least recently used first: the greedy choice on a tie (no data yet) rotates as before.
         fitting.sort(key=lambda pair: (c.last_type.get(pair[0].pk, never), not pair[0].carries_items, pair[0].slug))
@@ -402,10 +404,11 @@ class Planner:
             prior = self.log.type_prior(c.segment_id, notification_type.pk, DEFAULT_OPEN_RATE)
             arms.append(bandits.TypeArm(notification_type.pk, opens, sends, notification_type.content_value, prior))
         rng = None
-        if self.exploration > 0 and len(arms) > 1:
+        if self.exploration > 0 and len(arms) > 1 and settings.PLAN_TYPE_BANDIT:
             rng = np.random.default_rng(_seed(c.customer.external_id, self.now.date().isoformat(), "type"))
         prior = self.log.open_rate(c.segment_id, DEFAULT_OPEN_RATE)
         index, propensity, _ = bandits.choose_type(arms, prior_mean=prior, rng=rng)
+        greedy = index if rng is None else bandits.choose_type(arms, prior_mean=prior, rng=None)[0]
         notification_type, items = fitting[index]
         opens, sends = arms[index].opens, arms[index].sends
         why = (
@@ -415,7 +418,7 @@ class Planner:
         )
         if rng is not None:
             why = f"drawn by the type bandit with probability {propensity:.0%}; {why}"
-        return TypeChoice(notification_type, items, propensity, why)
+        return TypeChoice(notification_type, items, propensity, why, greedy_slug=fitting[greedy][0].slug)
 
     def choose_slot(self, c: CustomerContext, slots: list[Slot], profile, campaign) -> tuple[Slot, float, bool]:
         # `slots` are in time order, so the first slot of an hour of the week is the earliest (an
@@ -484,6 +487,8 @@ class Planner:
             propensity = bandits.send_probability(means, spreads, level)
         else:
             sampled, propensity = greedy, 1.0
+        if settings.PLAN_FREQUENCY_AT_MOST:  # an experiment's "at most k a week", below the learned level
+            sampled = min(sampled, settings.PLAN_FREQUENCY_AT_MOST)
         utility = bandits.push_utility(p_open=p_open, value=value, level=level, costs=costs, settings=self.costs)
         return Frequency(
             level=level,
@@ -570,6 +575,7 @@ class TypeChoice:
     items: list[dict]
     propensity: float
     why: str
+    greedy_slug: str = ""  # what the greedy choice (no type bandit) would have sent: for off-policy evaluation
 
 
 @dataclass(frozen=True)
@@ -607,6 +613,7 @@ class Decision:
     start_level: int = 0
     last_sent: dt.datetime | None = None
     type_choice: TypeChoice | None = None
+    hours: int = 1  # the allowed hours the slot was chosen among (hour exploration is uniform over them)
 
     @property
     def owner(self) -> str:
@@ -635,6 +642,17 @@ class Decision:
         for probability in chosen.values():
             joint *= probability
         return {**chosen, "joint": round(joint, 8)}
+
+    def evaluation_context(self, frequency: Frequency) -> dict | None:
+        """What campaigns.ope needs to say how likely another policy was to take this decision's action."""
+        if not self.is_automated:
+            return None
+        return {
+            "exploration": settings.PLAN_EXPLORATION,
+            "hours": self.hours,
+            "best_hour": not self.explored,
+            "greedy_type": self.type_choice.greedy_slug if self.type_choice else "",
+        }
 
     def row(self, p_open: float, value: float, created: dt.datetime, frequency: Frequency) -> tuple:
         """The notification as a row in ROW_FIELDS order."""
@@ -682,6 +700,7 @@ class Decision:
                 if self.is_automated
                 else None,
                 "type_choice": self.type_choice.why if self.type_choice else "the campaign's type",
+                "ope": self.evaluation_context(frequency),
                 "utility": {
                     **frequency.utility.as_dict(),
                     "p_dismiss_if_unopened": round(frequency.dismiss_if_unopened, 5),
