@@ -54,7 +54,9 @@ class LoggedDecision:
     starting_level: int  # the seed's weekly number for the segment
     p_hour: float
     p_type: float
-    p_frequency: float
+    p_frequency: float  # P(the week's level reaches this push's): the stored propensities["frequency"]
+    p_send: float  # P(this push is sent): the level reaches both it and what pacing needs
+    pace_level: int  # the least weekly level at which pacing let this push through
     exploration: float  # the logger's PLAN_EXPLORATION
     hours: int  # the allowed hours the slot was chosen among
     best_hour: bool
@@ -66,7 +68,11 @@ class LoggedDecision:
 
     @property
     def logged_p(self) -> float:
-        return self.p_hour * self.p_type * self.p_frequency
+        return self.p_hour * self.p_type * self.p_send
+
+    def sent_at_level(self, weekly_level: int) -> float:
+        """1 if a policy sending `weekly_level` pushes a week (paced as the planner paces) sends this one."""
+        return float(max(self.level, self.pace_level) <= weekly_level)
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,9 @@ def read_log(*, since: dt.datetime, until: dt.datetime) -> tuple[list[LoggedDeci
         explanation, propensities = explanation or {}, propensities or {}
         context = explanation.get("ope")
         frequency = explanation.get("frequency") or {}
-        if not context or not propensities.get("frequency") or not propensities.get("hour"):
+        # Older rows have no pacing-aware send probability: the level's is then the best there is.
+        p_send = float(context.get("send", propensities.get("frequency") or 0.0)) if context else 0.0
+        if not context or not p_send or not propensities.get("hour"):
             left_out += 1  # logged before the planner stored them (or a propensity rounded to 0)
             continue
         local_time = explanation.get("local_time") or ""
@@ -117,6 +125,8 @@ def read_log(*, since: dt.datetime, until: dt.datetime) -> tuple[list[LoggedDeci
                 p_hour=float(propensities["hour"]),
                 p_type=float(propensities.get("type", 1.0)) or 1.0,
                 p_frequency=float(propensities["frequency"]),
+                p_send=p_send,
+                pace_level=int(context.get("pace_level", 1)),
                 exploration=float(context["exploration"]),
                 hours=int(context["hours"]),
                 best_hour=bool(context["best_hour"]),
@@ -161,7 +171,7 @@ class Logged(Candidate):
     description = "the logging policy itself (a sanity check: every weight is 1)"
 
     def choice(self, d):
-        return Choice(d.p_frequency, d.p_type, d.p_hour)
+        return Choice(d.p_send, d.p_type, d.p_hour)
 
 
 class Exploration(Candidate):
@@ -179,11 +189,11 @@ class Exploration(Candidate):
 
     def choice(self, d):
         if self.rate == 0:
-            return Choice(float(d.level <= d.learned_level), greedy_type_probability(d), hour_probability(d, 0.0))
+            return Choice(d.sent_at_level(d.learned_level), greedy_type_probability(d), hour_probability(d, 0.0))
         # Thompson sampling of the type and the level does not depend on the rate, only on it being > 0.
         if d.exploration == 0:
             raise ValueError("the log was written without exploration: its type and level draws are unknown")
-        return Choice(d.p_frequency, d.p_type, hour_probability(d, self.rate))
+        return Choice(d.p_send, d.p_type, hour_probability(d, self.rate))
 
 
 class FixedFrequency(Candidate):
@@ -197,7 +207,7 @@ class FixedFrequency(Candidate):
         self.description = f"at most {k} a week, otherwise as logged"
 
     def choice(self, d):
-        return Choice(d.p_frequency if d.level <= self.k else 0.0, d.p_type, d.p_hour)
+        return Choice(d.p_send if d.sent_at_level(self.k) else 0.0, d.p_type, d.p_hour)
 
 
 class NoTypeBandit(Candidate):
@@ -205,7 +215,7 @@ class NoTypeBandit(Candidate):
     description = "today's policy with the greedy type (least recently used on a tie) instead of the type bandit"
 
     def choice(self, d):
-        return Choice(d.p_frequency, greedy_type_probability(d), d.p_hour)
+        return Choice(d.p_send, greedy_type_probability(d), d.p_hour)
 
 
 class SeedLike(Candidate):
@@ -213,7 +223,7 @@ class SeedLike(Candidate):
     description = "the seed's weekly number for the segment, the greedy type, the best hour"
 
     def choice(self, d):
-        return Choice(float(d.level <= d.starting_level), greedy_type_probability(d), hour_probability(d, 0.0))
+        return Choice(d.sent_at_level(d.starting_level), greedy_type_probability(d), hour_probability(d, 0.0))
 
 
 class BlastLike(Candidate):
@@ -345,7 +355,7 @@ def evaluate(candidate: Candidate, decisions: list[LoggedDecision], *, since, un
     # DR's direct part for a context is π(send) · q̂: the frequency choice is whether to send there; the
     # contexts where the logger did not send are not in the log, so that part is itself weighted by the
     # frequency's weight (DR over the type and hour, IPS over whether to send).
-    frequency_weight = np.array([c.frequency / d.p_frequency for c, d in zip(choices, decisions, strict=True)])
+    frequency_weight = np.array([c.frequency / d.p_send for c, d in zip(choices, decisions, strict=True)])
     estimates: dict[str, dict[str, ope.Estimate]] = {method: {} for method in METHODS}
     for outcome in OUTCOMES:
         q = model[outcome]

@@ -43,6 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import random
 import zoneinfo
 from collections import Counter, defaultdict
@@ -487,8 +488,19 @@ class Planner:
             propensity = bandits.send_probability(means, spreads, level)
         else:
             sampled, propensity = greedy, 1.0
-        if settings.PLAN_FREQUENCY_AT_MOST:  # an experiment's "at most k a week", below the learned level
-            sampled = min(sampled, settings.PLAN_FREQUENCY_AT_MOST)
+        at_most = settings.PLAN_FREQUENCY_AT_MOST or ceiling  # an experiment's "at most k a week"
+        sampled = min(sampled, at_most)
+        # Pacing sends only if the week's level is at least `pace_level`: the exact probability of this send
+        # is that of a level ≥ both (off-policy evaluation needs it; `propensity` leaves pacing out).
+        gap = decision.slot.starts_at - decision.last_sent if decision.last_sent is not None else None
+        pace_level = max(1, math.ceil(PACING * WEEK / gap)) if gap else 1
+        needed = max(level, pace_level)
+        if needed > min(ceiling, at_most):
+            send_propensity = 0.0
+        elif self.exploration > 0 and decision.campaign is None:
+            send_propensity = bandits.send_probability(means, spreads, needed)
+        else:
+            send_propensity = float(needed <= greedy)
         utility = bandits.push_utility(p_open=p_open, value=value, level=level, costs=costs, settings=self.costs)
         return Frequency(
             level=level,
@@ -499,6 +511,8 @@ class Planner:
             dismiss_if_unopened=costs.dismiss_if_unopened,
             opt_out_hazard=costs.hazard(level),
             fatigue_rate=costs.fatigue_rate,
+            send_propensity=round(send_propensity, 6),
+            pace_level=pace_level,
         )
 
     def frequency_reason(self, decision: Decision, frequency: Frequency) -> Reason | None:
@@ -588,6 +602,8 @@ class Frequency:
     dismiss_if_unopened: float
     opt_out_hazard: float
     fatigue_rate: float
+    send_propensity: float = 1.0  # P(this push is sent), pacing included
+    pace_level: int = 1  # the least weekly level at which pacing lets this push through
 
     def why(self, start_level: int) -> str:
         text = f"push {self.level} of their 7 days; this person-week is worth {self.sampled_level}"
@@ -652,6 +668,8 @@ class Decision:
             "hours": self.hours,
             "best_hour": not self.explored,
             "greedy_type": self.type_choice.greedy_slug if self.type_choice else "",
+            "send": frequency.send_propensity,
+            "pace_level": frequency.pace_level,
         }
 
     def row(self, p_open: float, value: float, created: dt.datetime, frequency: Frequency) -> tuple:

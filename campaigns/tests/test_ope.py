@@ -183,6 +183,8 @@ def test_the_planner_stores_what_evaluation_needs(settings, db):
         assert context["exploration"] == 0.5 and context["hours"] == 24
         assert context["best_hour"] == (n.explanation["hour_choice"] != "exploration")
         assert NotificationType.objects.filter(slug=context["greedy_type"]).exists()
+        # Pacing can only make a send less likely than its level alone.
+        assert 0 < context["send"] <= n.propensities["frequency"] and context["pace_level"] >= 1
     # The planned notifications, once sent, are read back with those propensities.
     Notification.objects.update(status=Notification.Status.SENT, sent_at=NOW)
     decisions, left_out = ope.read_log(since=NOW - dt.timedelta(hours=1), until=NOW + dt.timedelta(hours=1))
