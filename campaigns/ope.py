@@ -354,7 +354,9 @@ def evaluate(candidate: Candidate, decisions: list[LoggedDecision], *, since, un
     target_p = np.array([c.joint for c in choices])
     # DR's direct part for a context is π(send) · q̂: the frequency choice is whether to send there; the
     # contexts where the logger did not send are not in the log, so that part is itself weighted by the
-    # frequency's weight (DR over the type and hour, IPS over whether to send).
+    # frequency's weight (DR over the type and hour, IPS over whether to send). It takes the candidate's
+    # hour and type to be sent as often as the logged ones: where another hour changes whether a push
+    # clears pacing or the utility threshold, DR is biased and IPS is not.
     frequency_weight = np.array([c.frequency / d.p_send for c, d in zip(choices, decisions, strict=True)])
     estimates: dict[str, dict[str, ope.Estimate]] = {method: {} for method in METHODS}
     for outcome in OUTCOMES:
