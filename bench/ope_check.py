@@ -6,7 +6,8 @@ from the optimus policy's log, close to what the candidate does when it is run f
 
 Per seed: one `simulate --policy optimus` run with today's settings is the log; `evaluate_policy` estimates
 each candidate from it; then each candidate is simulated for real on the same seed with the setting that
-makes the product behave like it (PLAN_EXPLORATION, PLAN_TYPE_BANDIT, PLAN_FREQUENCY_AT_MOST). A check is
+makes the product behave like it (PLAN_EXPLORATION, PLAN_TYPE_BANDIT, PLAN_FREQUENCY_AT_MOST,
+PLAN_DISMISS_COST). A check is
 one (seed, candidate, method, outcome): IPS and DR totals of opens, dismissals and sends against the real
 totals, SNIPS's opens and dismissals per send against the real rates. It passes when the real number is
 inside the estimate's 95 % interval; the target is ≥ 90 % of checks. Opt-outs are listed apart: the
@@ -39,6 +40,7 @@ RUNNABLE = {
     "no-type-bandit": {"PLAN_TYPE_BANDIT": "false"},
     "fixed-frequency=1": {"PLAN_FREQUENCY_AT_MOST": "1"},
     "fixed-frequency=2": {"PLAN_FREQUENCY_AT_MOST": "2"},
+    "dismiss-cost=0.5": {"PLAN_DISMISS_COST": "0.5"},
 }
 ESTIMATED_ONLY = ("seed-like", "blast-like")
 TOTALS = ("opens", "dismissals", "sends")

@@ -30,6 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 
 from campaigns.models import Notification, Owner
 from campaigns.policy import logged_pushes
@@ -61,6 +62,8 @@ class LoggedDecision:
     hours: int  # the allowed hours the slot was chosen among
     best_hour: bool
     greedy_type: str
+    utility: dict  # the push's utility and its terms, as stored (campaigns.planner)
+    dismiss_cost: float  # the logger's PLAN_DISMISS_COST
     predicted_open: float | None
     opened: bool
     dismissed: bool
@@ -131,6 +134,8 @@ def read_log(*, since: dt.datetime, until: dt.datetime) -> tuple[list[LoggedDeci
                 hours=int(context["hours"]),
                 best_hour=bool(context["best_hour"]),
                 greedy_type=context.get("greedy_type") or slug,
+                utility=explanation.get("utility") or {},
+                dismiss_cost=float(context.get("dismiss_cost", settings.PLAN_DISMISS_COST)),
                 predicted_open=predicted_open,
                 opened=push.opened,
                 dismissed=push.dismissed,
@@ -226,6 +231,28 @@ class SeedLike(Candidate):
         return Choice(d.sent_at_level(d.starting_level), greedy_type_probability(d), hour_probability(d, 0.0))
 
 
+class DismissCost(Candidate):
+    """Another PLAN_DISMISS_COST for the push's own threshold: sent only while its utility, with the
+    dismissal term rescaled, stays above PLAN_MIN_EXPECTED_VALUE. The weekly level is taken as logged (the
+    Thompson draw's utilities of the other levels are not stored); a lower cost would also send pushes the
+    logger skipped, which are not in the log."""
+
+    def __init__(self, cost: float):
+        if cost < 0:
+            raise ValueError("dismiss-cost must be at least 0")
+        self.cost = cost
+        self.name = f"dismiss-cost={cost:g}"
+        self.description = f"a dismissal costs {cost:g} opens (the push's threshold only; the weekly level as logged)"
+
+    def choice(self, d):
+        terms = d.utility
+        if "utility" not in terms or d.dismiss_cost <= 0:
+            return Choice(d.p_send, d.p_type, d.p_hour)
+        rescaled = terms["utility"] + terms["dismiss_cost"] * (1 - self.cost / d.dismiss_cost)
+        sent = rescaled >= settings.PLAN_MIN_EXPECTED_VALUE
+        return Choice(d.p_send if sent else 0.0, d.p_type, d.p_hour)
+
+
 class BlastLike(Candidate):
     name = "blast-like"
     description = (
@@ -244,13 +271,15 @@ OFFERED = (
     "fixed-frequency=1",
     "fixed-frequency=2",
     "no-type-bandit",
+    "dismiss-cost=0.5",
     "seed-like",
     "blast-like",
 )
 
 
 def candidate_named(name: str) -> Candidate:
-    """`logged`, `exploration=<rate>`, `fixed-frequency=<k>`, `no-type-bandit`, `seed-like`, `blast-like`."""
+    """`logged`, `exploration=<rate>`, `fixed-frequency=<k>`, `no-type-bandit`, `dismiss-cost=<c>`,
+    `seed-like`, `blast-like`."""
     simple = {"logged": Logged, "no-type-bandit": NoTypeBandit, "seed-like": SeedLike, "blast-like": BlastLike}
     if name in simple:
         return simple[name]()
@@ -260,6 +289,8 @@ def candidate_named(name: str) -> Candidate:
             return Exploration(float(value))
         if kind == "fixed-frequency":
             return FixedFrequency(int(value))
+        if kind == "dismiss-cost":
+            return DismissCost(float(value))
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from None
     raise ValueError(f"unknown candidate {name!r}: one of {', '.join(OFFERED)} (any rate or k)")

@@ -665,6 +665,7 @@ class Decision:
             return None
         return {
             "exploration": settings.PLAN_EXPLORATION,
+            "dismiss_cost": settings.PLAN_DISMISS_COST,
             "hours": self.hours,
             "best_hour": not self.explored,
             "greedy_type": self.type_choice.greedy_slug if self.type_choice else "",

@@ -191,3 +191,27 @@ def test_the_planner_stores_what_evaluation_needs(settings, db):
     assert left_out == 0 and len(decisions) == len(notes)
     for d in decisions:
         assert ope.hour_probability(d, 0.5) == pytest.approx(d.p_hour, abs=1e-5)
+
+
+def decision(**fields) -> ope.LoggedDecision:
+    base = dict(
+        notification_id=1, segment_id=1, type_slug="newsletter", local_hour=19, level=2, learned_level=2,
+        starting_level=1, p_hour=0.9, p_type=0.6, p_frequency=0.8, p_send=0.7, pace_level=3, exploration=0.1,
+        hours=10, best_hour=True, greedy_type="newsletter", dismiss_cost=0.15, predicted_open=0.1,
+        opened=False, dismissed=False, opted_out=False,
+        utility={"utility": 0.01, "dismiss_cost": 0.02},
+    )  # fmt: skip
+    return ope.LoggedDecision(**(base | fields))
+
+
+def test_candidates_pace_as_the_planner_does_and_rescale_the_dismissal_cost():
+    d = decision()
+    assert ope.Logged().choice(d).joint == pytest.approx(d.logged_p) and d.logged_p == pytest.approx(0.9 * 0.6 * 0.7)
+    # Level 2, but pacing needed a week of at least 3: greedy at 2 a week would not have sent it.
+    assert ope.candidate_named("exploration=0").choice(d).frequency == 0.0
+    assert ope.candidate_named("fixed-frequency=3").choice(d).frequency == 0.7
+    assert ope.candidate_named("fixed-frequency=2").choice(d).frequency == 0.0
+    assert ope.candidate_named("exploration=0.2").choice(d).hour == pytest.approx(0.8 + 0.02)
+    # Utility 0.01 with a dismissal term of 0.02 at cost 0.15: at 0.3 it would be −0.01, skipped.
+    assert ope.candidate_named("dismiss-cost=0.3").choice(d).frequency == 0.0
+    assert ope.candidate_named("dismiss-cost=0.1").choice(d).frequency == 0.7
