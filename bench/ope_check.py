@@ -126,6 +126,30 @@ def run(args) -> dict:
     return report
 
 
+def collect(directory: Path, args) -> dict:
+    """The report from the files of an interrupted run (--from-dir): every seed whose logger finished,
+    with the real runs that finished."""
+    report: dict = {"seeds": {}}
+    for seed in args.seeds:
+        logger = directory / f"logger-{seed}.json"
+        if not logger.exists():
+            continue
+        result = json.loads(logger.read_text())
+        entry = {
+            "logger": {k: result[k] for k in ("sends", "opens", "dismissals", "opt_outs", "ctr")},
+            "candidates": {},
+        }
+        for name in (*args.candidates, "logged", *ESTIMATED_ONLY):
+            row = {"estimate": estimate(directory / f"logger-{seed}.sqlite3", name, args)}
+            real = directory / f"{name}-{seed}.json"
+            if name in args.candidates and real.exists():
+                result = json.loads(real.read_text())
+                row["real"] = {k: result[k] for k in ("sends", "opens", "dismissals", "opt_outs", "ctr")}
+            entry["candidates"][name] = row
+        report["seeds"][str(seed)] = entry
+    return report
+
+
 def summarise(report: dict, args) -> list[str]:
     lines = [f"{args.users} people × {args.days} days, seeds {args.seeds}, logger: optimus with today's settings", ""]
     all_checks: list[dict] = []
@@ -177,12 +201,15 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="+", choices=sorted(RUNNABLE), default=sorted(RUNNABLE))
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--rescore", type=Path, help="score an earlier results file again, without simulating")
+    parser.add_argument("--from-dir", type=Path, help="score what an interrupted run left in its temporary directory")
     args = parser.parse_args()
     started = time.monotonic()
     if args.rescore:
         report = json.loads(args.rescore.read_text())
         for key, value in report["arguments"].items():
             setattr(args, key, value)
+    elif args.from_dir:
+        report = collect(args.from_dir, args)
     else:
         report = run(args)
     lines = summarise(report, args)
