@@ -43,6 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import random
 import zoneinfo
 from collections import Counter, defaultdict
@@ -371,6 +372,7 @@ class Planner:
             start_level=self.start_level_of(c),
             last_sent=max(c.last_type.values(), default=None),
             type_choice=type_choice if campaign is None else None,
+            hours=len(slots),
         )
 
     def warn_bad_template(self, notification_type: NotificationType, campaign: Campaign | None, exc) -> None:
@@ -388,11 +390,12 @@ class Planner:
         for slug in PREFERRED_TYPES:
             for notification_type, items in fitting:
                 if notification_type.slug == slug:
-                    return TypeChoice(notification_type, items, 1.0, "a reminder of what they left or bought")
+                    return TypeChoice(notification_type, items, 1.0, "a reminder of what they left or bought", slug)
         pinned = self.policies[c.segment_id].pinned_type_id
         for notification_type, items in fitting:
             if notification_type.pk == pinned:
-                return TypeChoice(notification_type, items, 1.0, "pinned for the segment by a marketer")
+                why = "pinned for the segment by a marketer"
+                return TypeChoice(notification_type, items, 1.0, why, notification_type.slug)
         never = dt.datetime.min.replace(tzinfo=dt.UTC)
         # Least recently used first: the greedy choice on a tie (no data yet) rotates as before.
         fitting.sort(key=lambda pair: (c.last_type.get(pair[0].pk, never), not pair[0].carries_items, pair[0].slug))
@@ -402,11 +405,11 @@ class Planner:
             prior = self.log.type_prior(c.segment_id, notification_type.pk, DEFAULT_OPEN_RATE)
             arms.append(bandits.TypeArm(notification_type.pk, opens, sends, notification_type.content_value, prior))
         rng = None
-        if self.exploration > 0 and len(arms) > 1:
+        if self.exploration > 0 and len(arms) > 1 and settings.PLAN_TYPE_BANDIT:
             rng = np.random.default_rng(_seed(c.customer.external_id, self.now.date().isoformat(), "type"))
         prior = self.log.open_rate(c.segment_id, DEFAULT_OPEN_RATE)
         index, propensity, _ = bandits.choose_type(arms, prior_mean=prior, rng=rng)
-        greedy = bandits.choose_type(arms, prior_mean=prior, rng=None)[0] if rng is not None else index
+        greedy = index if rng is None else bandits.choose_type(arms, prior_mean=prior, rng=None)[0]
         notification_type, items = fitting[index]
         opens, sends = arms[index].opens, arms[index].sends
         why = (
@@ -416,7 +419,9 @@ class Planner:
         )
         if rng is not None:
             why = f"drawn by the type bandit with probability {propensity:.0%}; {why}"
-        return TypeChoice(notification_type, items, propensity, why, explored=index != greedy)
+        return TypeChoice(
+            notification_type, items, propensity, why, explored=index != greedy, greedy_slug=fitting[greedy][0].slug
+        )
 
     def choose_slot(self, c: CustomerContext, slots: list[Slot], profile, campaign) -> tuple[Slot, float, bool]:
         # `slots` are in time order, so the first slot of an hour of the week is the earliest (an
@@ -485,6 +490,19 @@ class Planner:
             propensity = bandits.send_probability(means, spreads, level)
         else:
             sampled, propensity = greedy, 1.0
+        at_most = settings.PLAN_FREQUENCY_AT_MOST or ceiling  # an experiment's "at most k a week"
+        sampled = min(sampled, at_most)
+        # Pacing sends only if the week's level is at least `pace_level`: the exact probability of this send
+        # is that of a level ≥ both (off-policy evaluation needs it; `propensity` leaves pacing out).
+        gap = decision.slot.starts_at - decision.last_sent if decision.last_sent is not None else None
+        pace_level = max(1, math.ceil(PACING * WEEK / gap)) if gap else 1
+        needed = max(level, pace_level)
+        if needed > min(ceiling, at_most):
+            send_propensity = 0.0
+        elif self.exploration > 0 and decision.campaign is None:
+            send_propensity = bandits.send_probability(means, spreads, needed)
+        else:
+            send_propensity = float(needed <= greedy)
         utility = bandits.push_utility(p_open=p_open, value=value, level=level, costs=costs, settings=self.costs)
         return Frequency(
             level=level,
@@ -495,6 +513,8 @@ class Planner:
             dismiss_if_unopened=costs.dismiss_if_unopened,
             opt_out_hazard=costs.hazard(level),
             fatigue_rate=costs.fatigue_rate,
+            send_propensity=round(send_propensity, 6),
+            pace_level=pace_level,
         )
 
     def frequency_reason(self, decision: Decision, frequency: Frequency) -> Reason | None:
@@ -572,6 +592,7 @@ class TypeChoice:
     propensity: float
     why: str
     explored: bool = False  # not the type the posterior means would pick
+    greedy_slug: str = ""  # what the greedy choice (no type bandit) would have sent: for off-policy evaluation
 
 
 @dataclass(frozen=True)
@@ -584,6 +605,8 @@ class Frequency:
     dismiss_if_unopened: float
     opt_out_hazard: float
     fatigue_rate: float
+    send_propensity: float = 1.0  # P(this push is sent), pacing included
+    pace_level: int = 1  # the least weekly level at which pacing lets this push through
 
     @property
     def explored(self) -> bool:
@@ -614,6 +637,7 @@ class Decision:
     start_level: int = 0
     last_sent: dt.datetime | None = None
     type_choice: TypeChoice | None = None
+    hours: int = 1  # the allowed hours the slot was chosen among (hour exploration is uniform over them)
 
     @property
     def owner(self) -> str:
@@ -642,6 +666,20 @@ class Decision:
         for probability in chosen.values():
             joint *= probability
         return {**chosen, "joint": round(joint, 8)}
+
+    def evaluation_context(self, frequency: Frequency) -> dict | None:
+        """What campaigns.ope needs to say how likely another policy was to take this decision's action."""
+        if not self.is_automated:
+            return None
+        return {
+            "exploration": settings.PLAN_EXPLORATION,
+            "dismiss_cost": settings.PLAN_DISMISS_COST,
+            "hours": self.hours,
+            "best_hour": not self.explored,
+            "greedy_type": self.type_choice.greedy_slug if self.type_choice else "",
+            "send": frequency.send_propensity,
+            "pace_level": frequency.pace_level,
+        }
 
     def row(self, p_open: float, value: float, created: dt.datetime, frequency: Frequency) -> tuple:
         """The notification as a row in ROW_FIELDS order."""
@@ -691,6 +729,7 @@ class Decision:
                 if self.is_automated
                 else None,
                 "type_choice": self.type_choice.why if self.type_choice else "the campaign's type",
+                "ope": self.evaluation_context(frequency),
                 "utility": {
                     **frequency.utility.as_dict(),
                     "p_dismiss_if_unopened": round(frequency.dismiss_if_unopened, 5),

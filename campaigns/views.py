@@ -1,7 +1,10 @@
 """The marketer dashboard (an admin page): numbers from campaigns.dashboard, drawn as SVG charts."""
 
+import datetime as dt
+
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from campaigns import dashboard
@@ -74,3 +77,37 @@ def dashboard_view(request):
         "window_hours": int(dashboard.CONVERSION_WINDOW.total_seconds() // 3600),
     }
     return render(request, "admin/campaigns/dashboard.html", context)
+
+
+@permission_required("campaigns.view_notification", raise_exception=True)
+def policy_evaluation_view(request):
+    """Off-policy estimates of the offered candidate policies over the last `days` (campaigns.ope)."""
+    from campaigns import ope
+
+    try:
+        days = int(request.GET.get("days", 28))
+    except ValueError:
+        days = 28
+    days = days if days in DAY_CHOICES else 28
+    until = timezone.now()
+    since = until - dt.timedelta(days=days)
+    evaluations = ope.policies_evaluate(since=since, until=until)
+    rows = []
+    for evaluation in evaluations:
+        methods = []
+        for method in ope.METHODS:
+            cells = [evaluation.figure(method, outcome) for outcome in ope.OUTCOMES]
+            label = "SNIPS, per send" if method == "snips" else f"{method.upper()}, total"
+            methods.append((label, method == "snips", cells))
+        rows.append((evaluation, methods))
+    context = {
+        **request.site_context,
+        "title": "What other policies would have done",
+        "days": days,
+        "day_choices": DAY_CHOICES,
+        "since": since,
+        "until": until,
+        "rows": rows,
+        "outcomes": ("Opens", "Dismissals", "Opt-outs", "Sends"),
+    }
+    return render(request, "admin/campaigns/policy_evaluation.html", context)

@@ -272,6 +272,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 # --- Planning and sending (campaigns.planner, campaigns.dispatcher) ---------------------------
 # Share of automated sends placed at another allowed hour than the best, to keep learning.
 PLAN_EXPLORATION = env_float("PLAN_EXPLORATION", 0.1, 0.0, 1.0)
+# Experiments and off-policy checks (bench/ope_check.py): the type bandit off (the greedy type, least
+# recently used on a tie), and "at most k automated pushes a week" below the learned level (0 = no limit).
+PLAN_TYPE_BANDIT = env_bool("PLAN_TYPE_BANDIT", True)
+PLAN_FREQUENCY_AT_MOST = env_int("PLAN_FREQUENCY_AT_MOST", 0)
 # Share of customers held back from automated notifications to measure uplift.
 PLAN_CONTROL_SHARE = env_float("PLAN_CONTROL_SHARE", 0.05, 0.0, 0.5)
 # The utility of a push (recommender.ml.bandits), in opens of a type of value 1: what one dismissal

@@ -9,7 +9,7 @@ from drf_spectacular.renderers import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campaigns import api as campaigns_api
-from campaigns.views import dashboard_view
+from campaigns.views import dashboard_view, policy_evaluation_view
 from devices import api as devices_api
 from optimus_site.api import errors
 from recommender import api as recommender_api
@@ -60,9 +60,15 @@ def _dashboard(request):
     return dashboard_view(request)
 
 
+def _policy_evaluation(request):
+    request.site_context = admin.site.each_context(request)
+    return policy_evaluation_view(request)
+
+
 urlpatterns = [
     # Before the admin's own URLs, inside its login and layout.
     path("admin/dashboard/", admin.site.admin_view(_dashboard), name="campaigns-dashboard"),
+    path("admin/policy-evaluation/", admin.site.admin_view(_policy_evaluation), name="campaigns-policy-evaluation"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
