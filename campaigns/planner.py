@@ -63,6 +63,7 @@ from campaigns.models import Campaign, Notification, NotificationType, Owner, Re
 from campaigns.policy import PolicyLog, costs_from_settings
 from campaigns.templating import TemplateError, template_render
 from devices.models import Customer
+from optimus_site.dbutils import retrying_lock_conflicts
 from recommender.ml import bandits
 from recommender.ml.clock import hour_of_week
 from recommender.models import CustomerProfile, Item, Segment
@@ -558,8 +559,14 @@ class Planner:
                 self.report.control += 1
             else:
                 self.report.planned += 1
-        with transaction.atomic():  # one commit for the chunk, not one per multi-row INSERT
-            Notification.objects.insert_new(ROW_FIELDS, rows)
+
+        def store() -> None:
+            with transaction.atomic():  # one commit for the chunk, not one per multi-row INSERT
+                Notification.objects.insert_new(ROW_FIELDS, rows)
+
+        # Shards plan disjoint customers, but their INSERTs still take gap locks on the shared
+        # indexes and can deadlock; the insert ignores what exists, so running it again is safe.
+        retrying_lock_conflicts(store)
 
 
 ROW_FIELDS = [

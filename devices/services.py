@@ -3,11 +3,12 @@
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from devices.models import ApiKey, Customer, CustomerToken, Device, Platform, push_device_model
 from optimus_site.bulk import ensure_external_ids
+from optimus_site.dbutils import retrying_lock_conflicts
 
 UNSET = object()  # "not given" for partial updates, where None is a real value
 
@@ -79,22 +80,20 @@ def customer_erase(*, external_id: str) -> bool:
     needs a shared lock on that row, so none can slip in between the cascade's deletes and the
     customer's own — the erasure wins, and the racing write then fails as "customer gone" (the API
     answers 401/404). A deadlock with such a write is retried."""
-    for attempt in range(1, ERASE_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():
-                pks = list(
-                    Customer.objects.select_for_update().filter(external_id=external_id).values_list("pk", flat=True)
-                )
-                if not pks:
-                    return False
-                for pk in pks:
-                    admin_log_scrub(customer_pk=pk)
-                Customer.objects.filter(pk__in=pks).delete()
-                return True
-        except OperationalError as exc:
-            if exc.args[0] not in (1213, 1205) or attempt == ERASE_ATTEMPTS:
-                raise
-    return False
+
+    def erase() -> bool:
+        with transaction.atomic():
+            pks = list(
+                Customer.objects.select_for_update().filter(external_id=external_id).values_list("pk", flat=True)
+            )
+            if not pks:
+                return False
+            for pk in pks:
+                admin_log_scrub(customer_pk=pk)
+            Customer.objects.filter(pk__in=pks).delete()
+            return True
+
+    return retrying_lock_conflicts(erase, attempts=ERASE_ATTEMPTS)
 
 
 @transaction.atomic

@@ -3,6 +3,10 @@ data command does first (set the schema up, read its clock). Light on purpose: `
 imports this and must start in well under a second, without pandas or the models."""
 
 import datetime as dt
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -103,3 +107,25 @@ def parse_moment(value: str, option: str) -> dt.datetime:
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=dt.UTC)
     return moment
+
+
+# MariaDB's answers when two transactions waited on each other's locks: 1213 (deadlock: one of
+# them was rolled back) and 1205 (lock wait timeout). The whole transaction is gone in both cases.
+LOCK_CONFLICTS = (1213, 1205)
+T = TypeVar("T")
+
+
+def retrying_lock_conflicts(transaction_fn: Callable[[], T], *, attempts: int = 4) -> T:
+    """Runs ``transaction_fn`` (which must open and commit its own transaction, and be safe to run
+    again: idempotent inserts, a fresh read) and runs it again, after a short random pause, when the
+    database rolled it back for a lock conflict. The last attempt's error is raised."""
+    from django.db import OperationalError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return transaction_fn()
+        except OperationalError as exc:
+            if not exc.args or exc.args[0] not in LOCK_CONFLICTS or attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 (jitter, not security)
+    raise AssertionError("unreachable")

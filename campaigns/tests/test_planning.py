@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections
 from django.test import override_settings
 
 from campaigns import dispatcher, planner, rules
@@ -82,6 +82,27 @@ def test_planning_twice_creates_nothing_new(catalog, quiet_planner):
     assert planner.plan(now=NOW).planned == 1
     again = planner.plan(now=NOW + dt.timedelta(hours=1))
     assert again.planned == 0 and Notification.objects.count() == 1
+
+
+def test_a_chunk_rolled_back_by_a_deadlock_is_stored_again_once(catalog, quiet_planner, monkeypatch):
+    # Two shards' INSERTs can deadlock on the shared indexes' gap locks (seen in a sharded run):
+    # MariaDB rolls one back with 1213, and that chunk must still be planned, exactly once.
+    profile_for(customer("a"))
+    profile_for(customer("b"))
+    real_insert = Notification.objects.insert_new
+    calls = []
+
+    def deadlock_first(fields, rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            real_insert(fields, rows)  # written, then the transaction is lost
+            raise OperationalError(1213, "Deadlock found when trying to get lock; try restarting transaction")
+        return real_insert(fields, rows)
+
+    monkeypatch.setattr(Notification.objects, "insert_new", deadlock_first)
+    report = planner.plan(now=NOW)
+    assert calls == [2, 2] and report.planned == 2
+    assert Notification.objects.count() == 2
 
 
 def test_opted_out_muted_and_uncontacted_segments_get_nothing(catalog, quiet_planner):

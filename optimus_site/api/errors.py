@@ -15,6 +15,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from optimus_site.dbutils import LOCK_CONFLICTS
+
 CODES = {
     exceptions.ParseError: "malformed_json",
     exceptions.AuthenticationFailed: "unauthenticated",
@@ -56,10 +58,9 @@ def flatten_fields(detail, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-# MySQL / MariaDB error numbers of a write that raced a delete: a row it refers to is gone (1452),
-# or the two waited on each other's locks (1213 deadlock, 1205 lock wait timeout).
+# MySQL / MariaDB error number of a write that raced a delete: a row it refers to is gone. (Or the
+# two waited on each other's locks: dbutils.LOCK_CONFLICTS.)
 ROW_VANISHED = 1452
-LOCK_CONFLICTS = (1213, 1205)
 
 
 def _database_race(exc, request) -> Response | None:
