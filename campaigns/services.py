@@ -102,50 +102,6 @@ class FeedbackOutcome:
     NOT_FOUND = "not_found"
 
 
-def feedback_record(*, customer_id: int, notification_id: int, action: str, at, context: dict) -> str:
-    """Stores what the customer's phone reported about one of their notifications.
-
-    Returns RECORDED, REPEAT (the same action was already recorded: phones retry, and the first
-    report is the true one) or NOT_FOUND (no such notification visible to this customer).
-
-    This is the API's hottest write, so it is one statement in the common case: an INSERT IGNORE
-    whose SELECT only yields a row when the notification is the customer's and was sent, guarded
-    by the unique (notification, action) constraint. Only when nothing was inserted does a second
-    query tell a repeat from a stranger's id.
-    """
-    table = Feedback._meta.db_table
-    notifications = Notification._meta.db_table
-    visible = list(VISIBLE_TO_CUSTOMER)
-    connection = connections[router.db_for_write(Feedback)]
-    insert = connection.ops.insert_statement(on_conflict=OnConflict.IGNORE)
-    # Only table names and placeholders are interpolated; every value is a parameter.
-    sql = (
-        f"{insert} {table} (notification_id, action, occurred_at, received_at, battery, charging, network, "  # noqa: S608
-        f"app_state, os) SELECT id, %s, %s, %s, %s, %s, %s, %s, %s FROM {notifications} "
-        f"WHERE id = %s AND customer_id = %s AND status IN ({', '.join(['%s'] * len(visible))})"
-    )
-    params = [
-        action,
-        connection.ops.adapt_datetimefield_value(at),
-        connection.ops.adapt_datetimefield_value(timezone.now()),
-        context.get("battery"),
-        context.get("charging"),
-        context.get("network", ""),
-        context.get("app_state", ""),
-        context.get("os", ""),
-        notification_id,
-        customer_id,
-        *visible,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if cursor.rowcount == 1:
-            return FeedbackOutcome.RECORDED
-    if Notification.objects.filter(pk=notification_id, customer_id=customer_id, status__in=visible).exists():
-        return FeedbackOutcome.REPEAT
-    return FeedbackOutcome.NOT_FOUND
-
-
 @dataclass(frozen=True)
 class FeedbackRow:
     notification_id: int
@@ -155,12 +111,13 @@ class FeedbackRow:
 
 
 def feedback_record_many(*, customer_id: int, rows: dict[int, FeedbackRow], result: BatchResult) -> None:
-    """Stores a batch of what the customer's phone reported (`POST /me/feedback`), with the single
-    endpoint's rules: a repeat of (notification, action) is a duplicate, another customer's (or an
-    unsent) notification is that row's `not_found`. ``rows`` maps each valid row's index in the
+    """Stores a batch of what the customer's phone reported (`POST /me/feedback`, and the single
+    endpoint as a batch of one): a repeat of (notification, action) is a duplicate, another
+    customer's (or an unsent) notification is that row's `not_found`. ``rows`` maps each valid row's index in the
     batch to it; the outcome of each goes into ``result``.
 
-    One INSERT … SELECT for the whole batch: the rows come in as a derived table joined to the
+    This is the API's hottest write. One INSERT IGNORE … SELECT for the whole batch, guarded by the
+    unique (notification, action) constraint: the rows come in as a derived table joined to the
     customer's visible notifications, so a stranger's id simply yields nothing. Only when fewer rows
     went in than were sent does one more query tell repeats from strangers' ids.
     """
@@ -220,6 +177,21 @@ def feedback_record_many(*, customer_id: int, rows: dict[int, FeedbackRow], resu
         else:
             result.duplicate(index)
         seen.add(pair)
+
+
+def feedback_record(*, customer_id: int, notification_id: int, action: str, at, context: dict) -> str:
+    """Stores what the customer's phone reported about one of their notifications.
+
+    Returns RECORDED, REPEAT (the same action was already recorded: phones retry, and the first
+    report is the true one) or NOT_FOUND (no such notification visible to this customer). A batch
+    of one for `feedback_record_many`: one statement in the common case, the same rules.
+    """
+    result = BatchResult(size=1)
+    row = FeedbackRow(notification_id=notification_id, action=action, at=at, context=context)
+    feedback_record_many(customer_id=customer_id, rows={0: row}, result=result)
+    return {"accepted": FeedbackOutcome.RECORDED, "duplicate": FeedbackOutcome.REPEAT}.get(
+        result.statuses[0], FeedbackOutcome.NOT_FOUND
+    )
 
 
 # --- Operator controls ------------------------------------------------------------------------
